@@ -30,7 +30,7 @@ import type {
   ToolRun,
   LogLine
 } from "./Domain.js"
-import type { Conflict, NotFound, StorageError } from "./Errors.js"
+import type { Conflict, NotFound, StorageError, ValidationError } from "./Errors.js"
 import type {
   ArtifactId,
   CheckpointId,
@@ -53,7 +53,7 @@ export class SessionStore extends Context.Tag("@lathe/core/SessionStore")<
     readonly insert: (session: Session) => Fx<Session, Conflict>
     readonly get: (id: SessionId) => Fx<Session, NotFound>
     /** Newest first. */
-    readonly list: (filter: { readonly status?: SessionStatus }, page?: PageRequest) => Fx<Page<Session>>
+    readonly list: (filter: { readonly status?: SessionStatus }, page?: PageRequest) => Fx<Page<Session>, ValidationError>
     /** Replaces title, status and updatedAt. */
     readonly update: (session: Session) => Fx<Session, NotFound>
   }
@@ -66,7 +66,7 @@ export class MessageStore extends Context.Tag("@lathe/core/MessageStore")<
     readonly append: (message: Message) => Fx<Message, NotFound>
     readonly get: (id: MessageId) => Fx<Message, NotFound>
     /** Oldest first. */
-    readonly list: (sessionId: SessionId, page?: PageRequest) => Fx<Page<Message>>
+    readonly list: (sessionId: SessionId, page?: PageRequest) => Fx<Page<Message>, ValidationError>
     readonly count: (sessionId: SessionId) => Fx<number>
     /** Keeps the first `keep` messages of the session and deletes the rest (checkpoint truncation). */
     readonly truncate: (sessionId: SessionId, keep: number) => Fx<number>
@@ -111,7 +111,7 @@ export class JobStore extends Context.Tag("@lathe/core/JobStore")<
     readonly insert: (job: Job) => Fx<{ readonly job: Job; readonly created: boolean }>
     readonly get: (id: JobId) => Fx<Job, NotFound>
     /** Newest first. */
-    readonly list: (filter: JobFilter, page?: PageRequest) => Fx<Page<Job>>
+    readonly list: (filter: JobFilter, page?: PageRequest) => Fx<Page<Job>, ValidationError>
     /** Writes `job` if the stored row is still in `expected` state; `Conflict` otherwise. */
     readonly update: (job: Job, expected: JobState) => Fx<Job, NotFound | Conflict>
     /**
@@ -135,8 +135,11 @@ export class JobStore extends Context.Tag("@lathe/core/JobStore")<
 export class TaskStore extends Context.Tag("@lathe/core/TaskStore")<
   TaskStore,
   {
-    /** Inserts the step, or restarts it (new attempt, state running) when it exists and did not complete. */
-    readonly start: (task: Task) => Fx<Task>
+    /**
+     * Inserts the step, or restarts it (new attempt, state running) when it exists and did not complete; a
+     * completed step is returned as stored. `NotFound` when the job does not exist.
+     */
+    readonly start: (task: Task) => Fx<Task, NotFound>
     readonly find: (jobId: JobId, name: string) => Fx<Option.Option<Task>>
     readonly get: (id: TaskId) => Fx<Task, NotFound>
     /** In start order. */
@@ -153,9 +156,9 @@ export class TaskStore extends Context.Tag("@lathe/core/TaskStore")<
 export class ArtifactStore extends Context.Tag("@lathe/core/ArtifactStore")<
   ArtifactStore,
   {
-    readonly insert: (artifact: Artifact) => Fx<Artifact>
+    readonly insert: (artifact: Artifact) => Fx<Artifact, NotFound>
     readonly get: (id: ArtifactId) => Fx<Artifact, NotFound>
-    readonly list: (filter: { readonly jobId?: JobId; readonly type?: string }, page?: PageRequest) => Fx<Page<Artifact>>
+    readonly list: (filter: { readonly jobId?: JobId; readonly type?: string }, page?: PageRequest) => Fx<Page<Artifact>, ValidationError>
     readonly delete: (id: ArtifactId) => Fx<void, NotFound>
   }
 >() {}
@@ -164,15 +167,15 @@ export class ArtifactStore extends Context.Tag("@lathe/core/ArtifactStore")<
 export class SandboxStore extends Context.Tag("@lathe/core/SandboxStore")<
   SandboxStore,
   {
-    /** Inserts or replaces by id. */
-    readonly upsert: (sandbox: Sandbox) => Fx<Sandbox>
+    /** Inserts or replaces by id; `NotFound` when the session does not exist. */
+    readonly upsert: (sandbox: Sandbox) => Fx<Sandbox, NotFound>
     readonly get: (id: SandboxRecordId) => Fx<Sandbox, NotFound>
     /** The session's current (newest non-dead) sandbox. */
     readonly findBySession: (sessionId: SessionId) => Fx<Option.Option<Sandbox>>
     readonly list: (
       filter: { readonly status?: SandboxStatus; readonly nodeId?: string; readonly provider?: string },
       page?: PageRequest
-    ) => Fx<Page<Sandbox>>
+    ) => Fx<Page<Sandbox>, ValidationError>
     readonly delete: (id: SandboxRecordId) => Fx<void, NotFound>
   }
 >() {}
@@ -190,7 +193,7 @@ export class ToolRunStore extends Context.Tag("@lathe/core/ToolRunStore")<
     readonly update: (run: ToolRun) => Fx<ToolRun, NotFound>
     readonly get: (id: ToolRunId) => Fx<ToolRun, NotFound>
     readonly findByIdempotencyKey: (key: string) => Fx<Option.Option<ToolRun>>
-    readonly list: (filter: { readonly jobId?: JobId; readonly tool?: string }, page?: PageRequest) => Fx<Page<ToolRun>>
+    readonly list: (filter: { readonly jobId?: JobId; readonly tool?: string }, page?: PageRequest) => Fx<Page<ToolRun>, ValidationError>
   }
 >() {}
 
@@ -198,10 +201,10 @@ export class ToolRunStore extends Context.Tag("@lathe/core/ToolRunStore")<
 export class CheckpointStore extends Context.Tag("@lathe/core/CheckpointStore")<
   CheckpointStore,
   {
-    readonly insert: (checkpoint: Checkpoint) => Fx<Checkpoint>
+    readonly insert: (checkpoint: Checkpoint) => Fx<Checkpoint, NotFound>
     readonly get: (id: CheckpointId) => Fx<Checkpoint, NotFound>
     /** Newest first. */
-    readonly list: (sessionId: SessionId, page?: PageRequest) => Fx<Page<Checkpoint>>
+    readonly list: (sessionId: SessionId, page?: PageRequest) => Fx<Page<Checkpoint>, ValidationError>
     readonly delete: (id: CheckpointId) => Fx<void, NotFound>
     /** Every snapshot reference still held (the roots of blob garbage collection). */
     readonly snapshotRefs: () => Fx<ReadonlyArray<string>>
@@ -212,13 +215,13 @@ export class CheckpointStore extends Context.Tag("@lathe/core/CheckpointStore")<
 export class TimelineStore extends Context.Tag("@lathe/core/TimelineStore")<
   TimelineStore,
   {
-    readonly append: (event: TimelineEvent) => Fx<TimelineEvent>
+    readonly append: (event: TimelineEvent) => Fx<TimelineEvent, NotFound>
     /** Oldest first. */
     readonly list: (
       sessionId: SessionId,
       filter: { readonly kinds?: ReadonlyArray<TimelineKind>; readonly jobId?: JobId },
       page?: PageRequest
-    ) => Fx<Page<TimelineEvent>>
+    ) => Fx<Page<TimelineEvent>, ValidationError>
     /** Deletes the session's events after `lastKept` (all of them when null); returns how many. */
     readonly truncateAfter: (sessionId: SessionId, lastKept: TimelineEventId | null) => Fx<number>
   }
