@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "examples/*", "docs"],
+    projects: ["packages/*", "examples/*", "docs", "tests"],
     testTimeout: 30_000,
     hookTimeout: 60_000
   }
