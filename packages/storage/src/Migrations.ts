@@ -135,6 +135,11 @@ export const migrations: ReadonlyArray<Migration> = [
         created_at ${ts(d)} NOT NULL
       )`,
       `CREATE INDEX timeline_session ON timeline_events (session_id, id)`,
+      `CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size ${ts(d)} NOT NULL,
+        data ${d === "pg" ? "BYTEA" : "BLOB"} NOT NULL
+      )`,
       `CREATE TABLE job_events (
         job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
         seq INTEGER NOT NULL,
