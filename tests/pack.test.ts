@@ -246,6 +246,45 @@ describe("published packages", () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true })
   })
 
+  // The declarations a TypeScript user compiles against: values and types of the namespaces must both be
+  // there (a bundled .d.ts once dropped the value half of `const X` + `type X` pairs), for ESM and CJS.
+  it("type-checks a consumer against the published declarations, from ESM and CommonJS", async () => {
+    const consumerDir = join(workDir!, "consumer")
+    const source = [
+      'import { Errors, Health, JobStateMachine } from "@lathe/core"',
+      'import { layerFakeSandbox } from "@lathe/core/testing"',
+      'import { SqliteStorage } from "@lathe/storage"',
+      'import { LatheRouter } from "@lathe/server"',
+      'import { LatheClient } from "@lathe/react"',
+      "export const schema: typeof Health.HealthReport = Health.HealthReport",
+      'export const next = JobStateMachine.transition("queued", "claim")',
+      'export const missing: Errors.NotFound = new Errors.NotFound({ entity: "job", id: "x" })',
+      "export const used = [layerFakeSandbox, SqliteStorage.layer, LatheRouter.make, LatheClient.make]",
+      "// @ts-expect-error a state the machine does not know",
+      'JobStateMachine.transition("sleeping", "claim")',
+      ""
+    ].join("\n")
+    writeFileSync(join(consumerDir, "check.mts"), source)
+    writeFileSync(join(consumerDir, "check.cts"), source)
+    writeFileSync(
+      join(consumerDir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: []
+        },
+        files: ["check.mts", "check.cts"]
+      })
+    )
+    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc")
+    await exec(process.execPath, [tsc, "-p", "tsconfig.json"], consumerDir, cleanEnv())
+  })
+
   it("packs one tarball per public package", () => {
     expect([...tarballs.keys()].sort()).toEqual(publicPackages.map((manifest) => manifest.name))
     expect([...tarballs.keys()]).toEqual(

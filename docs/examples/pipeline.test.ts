@@ -18,7 +18,9 @@ const scaffold = (prompt: string) =>
   Effect.gen(function* () {
     const model = yield* Effect.flatMap(LanguageModel.ModelRegistry, (registry) => registry.default)
     const flags = yield* FeatureFlags.FeatureFlags
-    const sandbox = yield* Effect.flatMap(Sandbox.Sandbox, (provider) => provider.create({ sessionId: "s1" as never }))
+    const sandbox = yield* Effect.flatMap(Sandbox.Sandbox, (provider) =>
+      provider.create({ sessionId: "s1" as never })
+    )
     const response = yield* model.generate({
       system: (yield* flags.isEnabled("agentic_rag")) ? "Use the retrieved context." : "No retrieval.",
       messages: [{ role: "user", content: prompt }],
@@ -26,7 +28,10 @@ const scaffold = (prompt: string) =>
         {
           name: "write_file",
           description: "Create or replace a file",
-          inputSchema: { type: "object", properties: { path: { type: "string" }, content: { type: "string" } } }
+          inputSchema: {
+            type: "object",
+            properties: { path: { type: "string" }, content: { type: "string" } }
+          }
         }
       ]
     })
@@ -47,8 +52,14 @@ describe("a host pipeline composed from test layers", () => {
     layerScriptedModel([
       {
         toolCalls: [
-          { toolName: "write_file", input: { path: "src/Hero.tsx", content: "export const Hero = () => <h1>Hi</h1>" } },
-          { toolName: "write_file", input: { path: "src/App.tsx", content: "export default function App() {}" } }
+          {
+            toolName: "write_file",
+            input: { path: "src/Hero.tsx", content: "export const Hero = () => <h1>Hi</h1>" }
+          },
+          {
+            toolName: "write_file",
+            input: { path: "src/App.tsx", content: "export default function App() {}" }
+          }
         ]
       }
     ])
@@ -59,7 +70,11 @@ describe("a host pipeline composed from test layers", () => {
       const { written, sandbox } = yield* scaffold("add a hero section")
       expect(written).toEqual(["src/Hero.tsx", "src/App.tsx"])
       expect(yield* sandbox.readTextFile("src/Hero.tsx")).toContain("<h1>Hi</h1>")
-      expect((yield* sandbox.list()).map((entry) => entry.path)).toEqual(["package.json", "src/App.tsx", "src/Hero.tsx"])
+      expect((yield* sandbox.list()).map((entry) => entry.path)).toEqual([
+        "package.json",
+        "src/App.tsx",
+        "src/Hero.tsx"
+      ])
     }).pipe(Effect.provide(layers))
   )
 

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, type Redacted, Schema } from "effect"
 import * as FeatureFlags from "./FeatureFlags.js"
 
 /** `provider:model`. @since 0.1.0 */
@@ -42,7 +42,8 @@ export const parseModelSpec = (text: string): Either.Either<ModelSpec, string> =
   }
   const rawProvider = text.slice(0, index).toLowerCase()
   const model = text.slice(index + 1)
-  const provider = rawProvider === "ollama" || rawProvider === "compatible" ? "openai-compatible" : rawProvider
+  const provider =
+    rawProvider === "ollama" || rawProvider === "compatible" ? "openai-compatible" : rawProvider
   if (provider !== "openai" && provider !== "anthropic" && provider !== "openai-compatible") {
     return Either.left(`unknown model provider '${rawProvider}' (use openai, anthropic or openai-compatible)`)
   }
@@ -96,7 +97,9 @@ const flagsConfig: Config.Config<FeatureFlags.FlagValues> = Config.string("LATHE
 const modelConfig: Config.Config<Option.Option<ModelSpec>> = Config.option(
   Config.string("LATHE_MODEL").pipe(
     Config.mapOrFail((text) =>
-      Either.mapLeft(parseModelSpec(text.trim()), (problem) => ConfigError.InvalidData(["LATHE_MODEL"], problem))
+      Either.mapLeft(parseModelSpec(text.trim()), (problem) =>
+        ConfigError.InvalidData(["LATHE_MODEL"], problem)
+      )
     )
   )
 )
@@ -143,7 +146,10 @@ export const config: Config.Config<LatheConfigShape> = Config.all({
  *
  * @since 0.1.0
  */
-export const layerConfig: Layer.Layer<LatheConfig, ConfigError.ConfigError> = Layer.effect(LatheConfig, config)
+export const layerConfig: Layer.Layer<LatheConfig, ConfigError.ConfigError> = Layer.effect(
+  LatheConfig,
+  config
+)
 
 /**
  * A fixed configuration (tests, embedding hosts that read their own settings).
@@ -153,7 +159,8 @@ export const layerConfig: Layer.Layer<LatheConfig, ConfigError.ConfigError> = La
 export const layer = (overrides: Partial<LatheConfigShape> = {}): Layer.Layer<LatheConfig> =>
   Layer.succeed(LatheConfig, {
     dataDir: ".lathe",
-    databaseUrl: "sqlite:.lathe/lathe.db",
+    // Like the environment: the database follows the data dir unless a URL is given.
+    databaseUrl: `sqlite:${(overrides.dataDir ?? ".lathe").replace(/\/+$/, "")}/lathe.db`,
     host: "127.0.0.1",
     port: 3100,
     nodeId: "local",
@@ -181,6 +188,5 @@ export const databaseKind = (url: string): "sqlite" | "postgres" | undefined =>
  *
  * @since 0.1.0
  */
-export const layerFeatureFlags: Layer.Layer<FeatureFlags.FeatureFlags, never, LatheConfig> = Layer.unwrapEffect(
-  Effect.map(LatheConfig, (config) => FeatureFlags.layer(config.flags))
-)
+export const layerFeatureFlags: Layer.Layer<FeatureFlags.FeatureFlags, never, LatheConfig> =
+  Layer.unwrapEffect(Effect.map(LatheConfig, (config) => FeatureFlags.layer(config.flags)))

@@ -258,7 +258,15 @@ export class SnapshotManifest extends Schema.Class<SnapshotManifest>("SnapshotMa
 }) {}
 
 /** @since 0.1.0 */
-export const TimelineKind = Schema.Literal("prompt", "model", "files", "packages", "commands", "tool", "checkpoint")
+export const TimelineKind = Schema.Literal(
+  "prompt",
+  "model",
+  "files",
+  "packages",
+  "commands",
+  "tool",
+  "checkpoint"
+)
 /** @since 0.1.0 */
 export type TimelineKind = typeof TimelineKind.Type
 

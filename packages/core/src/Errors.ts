@@ -249,7 +249,8 @@ const annotation = <A>(error: unknown, key: symbol): Option.Option<A> => {
  *
  * @since 0.1.0
  */
-export const httpStatus = (error: unknown): number => Option.getOrElse(annotation<number>(error, HttpStatus), () => 500)
+export const httpStatus = (error: unknown): number =>
+  Option.getOrElse(annotation<number>(error, HttpStatus), () => 500)
 
 /**
  * Whether a failure may succeed if tried again: the error's own `retryable` field when it has one, otherwise
@@ -258,7 +259,8 @@ export const httpStatus = (error: unknown): number => Option.getOrElse(annotatio
  * @since 0.1.0
  */
 export const isRetryable = (error: unknown): boolean => {
-  if (Predicate.hasProperty(error, "retryable") && typeof error.retryable === "boolean") return error.retryable
+  if (Predicate.hasProperty(error, "retryable") && typeof error.retryable === "boolean")
+    return error.retryable
   return Option.getOrElse(annotation<boolean>(error, Retryable), () => false)
 }
 
@@ -297,7 +299,11 @@ export const toErrorInfo = (error: unknown, step?: string): ErrorInfo => {
   }
   if (Predicate.hasProperty(error, "_tag")) {
     const e = error as { _tag: unknown; message?: unknown }
-    return { ...base, tag: String(e._tag), message: typeof e.message === "string" ? e.message : String(e._tag) }
+    return {
+      ...base,
+      tag: String(e._tag),
+      message: typeof e.message === "string" ? e.message : String(e._tag)
+    }
   }
   if (error instanceof Error) return { ...base, tag: error.name || "Error", message: error.message }
   return { ...base, tag: "Unknown", message: String(error) }

@@ -28,10 +28,7 @@ export const ControlMessage = Schema.Union(
 export type ControlMessage = typeof ControlMessage.Type
 
 /** Which events a subscriber wants. @since 0.1.0 */
-export type Filter =
-  | { readonly jobId: JobId }
-  | { readonly sessionId: SessionId }
-  | { readonly all: true }
+export type Filter = { readonly jobId: JobId } | { readonly sessionId: SessionId } | { readonly all: true }
 
 /**
  * Whether an event passes a filter.

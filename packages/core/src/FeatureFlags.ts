@@ -42,7 +42,11 @@ export class FeatureFlags extends Context.Tag("@lathe/core/FeatureFlags")<
     /** Every flag's effective value (what `/healthz` shows). */
     readonly snapshot: (scope?: { readonly sessionId?: SessionId }) => Effect.Effect<FlagValues>
     /** Sets (boolean) or clears (null) a session's override. */
-    readonly setSessionOverride: (sessionId: SessionId, flag: Flag, value: boolean | null) => Effect.Effect<void>
+    readonly setSessionOverride: (
+      sessionId: SessionId,
+      flag: Flag,
+      value: boolean | null
+    ) => Effect.Effect<void>
   }
 >() {}
 
@@ -54,7 +58,10 @@ export class FeatureFlags extends Context.Tag("@lathe/core/FeatureFlags")<
 export const parse = (text: string): { values: Partial<Record<Flag, boolean>>; problems: Array<string> } => {
   const values: Partial<Record<Flag, boolean>> = {}
   const problems: Array<string> = []
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [rawName, rawValue = "on"] = part.split("=").map((s) => s.trim())
     const name = rawName ?? ""
     if (!Schema.is(Flag)(name)) {

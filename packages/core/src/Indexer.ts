@@ -83,6 +83,8 @@ export class Indexer extends Context.Tag("@lathe/core/Indexer")<
     ) => Effect.Effect<IndexStats, StorageError>
     readonly remove: (scope: string, paths: ReadonlyArray<string>) => Effect.Effect<number, StorageError>
     readonly clear: (scope: string) => Effect.Effect<void, StorageError>
-    readonly stats: (scope: string) => Effect.Effect<{ readonly files: number; readonly chunks: number }, StorageError>
+    readonly stats: (
+      scope: string
+    ) => Effect.Effect<{ readonly files: number; readonly chunks: number }, StorageError>
   }
 >() {}

@@ -87,7 +87,10 @@ export class JobEngine extends Context.Tag("@lathe/core/JobEngine")<
       options?: EnqueueOptions
     ) => Effect.Effect<Enqueued, ValidationError | NotFound | StorageError>
     readonly get: (id: JobId) => Effect.Effect<JobDetails, NotFound | StorageError>
-    readonly list: (filter: JobFilter, page?: PageRequest) => Effect.Effect<Page<Job>, ValidationError | StorageError>
+    readonly list: (
+      filter: JobFilter,
+      page?: PageRequest
+    ) => Effect.Effect<Page<Job>, ValidationError | StorageError>
     /** Cancels the job wherever it runs (finalizers run), and its child jobs. */
     readonly cancel: (
       id: JobId,

@@ -49,7 +49,14 @@ export const JobEventKind = Schema.Literal(
 export type JobEventKind = typeof JobEventKind.Type
 
 /** All job states. @since 0.1.0 */
-export const states: ReadonlyArray<JobState> = ["queued", "running", "paused", "completed", "failed", "cancelled"]
+export const states: ReadonlyArray<JobState> = [
+  "queued",
+  "running",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled"
+]
 
 /** All events. @since 0.1.0 */
 export const events: ReadonlyArray<JobEventKind> = JobEventKind.literals

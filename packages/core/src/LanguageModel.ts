@@ -11,9 +11,9 @@
  * @since 0.1.0
  */
 import {
+  type LanguageModel as AiLanguageModel,
   generateText,
   jsonSchema,
-  type LanguageModel as AiLanguageModel,
   type ModelMessage,
   streamText,
   type ToolSet,
@@ -118,7 +118,9 @@ export class ModelRegistry extends Context.Tag("@lathe/core/ModelRegistry")<
     /** The configured default model; `ModelNotConfigured` says how to configure one. */
     readonly default: Effect.Effect<LanguageModel["Type"], ModelNotConfigured>
     /** A model by `provider:model` (for re-running a job with another model). */
-    readonly resolve: (spec: string) => Effect.Effect<LanguageModel["Type"], ModelNotConfigured | ValidationError>
+    readonly resolve: (
+      spec: string
+    ) => Effect.Effect<LanguageModel["Type"], ModelNotConfigured | ValidationError>
     readonly list: Effect.Effect<ReadonlyArray<ModelInfo>>
   }
 >() {}
@@ -133,7 +135,10 @@ const toToolSet = (tools: ReadonlyArray<ToolSpec> | undefined): ToolSet | undefi
   if (!tools || tools.length === 0) return undefined
   const set: ToolSet = {}
   for (const spec of tools) {
-    set[spec.name] = tool({ description: spec.description, inputSchema: jsonSchema(spec.inputSchema as never) })
+    set[spec.name] = tool({
+      description: spec.description,
+      inputSchema: jsonSchema(spec.inputSchema as never)
+    })
   }
   return set
 }
@@ -146,7 +151,9 @@ const statusOf = (error: unknown): number | undefined => {
 const toModelError = (info: ModelInfo, error: unknown): ModelError => {
   const statusCode = statusOf(error)
   const retryable =
-    statusCode === undefined ? true : statusCode === 408 || statusCode === 409 || statusCode === 429 || statusCode >= 500
+    statusCode === undefined
+      ? true
+      : statusCode === 408 || statusCode === 409 || statusCode === 429 || statusCode >= 500
   const message = error instanceof Error ? error.message : String(error)
   return new ModelError({
     message: message.slice(0, 500),
@@ -205,7 +212,9 @@ export const fromAiSdk = (model: AiLanguageModel, info: ModelInfo): LanguageMode
   stream: (request) =>
     Stream.suspend(() => {
       const controller = new AbortController()
-      const signal = request.abortSignal ? AbortSignal.any([request.abortSignal, controller.signal]) : controller.signal
+      const signal = request.abortSignal
+        ? AbortSignal.any([request.abortSignal, controller.signal])
+        : controller.signal
       const result = streamText({ model, ...callOptions({ ...request, abortSignal: signal }) })
       return Stream.fromAsyncIterable(result.fullStream, (error) => toModelError(info, error)).pipe(
         Stream.mapEffect((part): Effect.Effect<Option.Option<StreamPart>, ModelError> => {

@@ -75,7 +75,10 @@ export interface SandboxInstance {
   readonly readTextFile: (path: string) => Effect.Effect<string, NotFound | SandboxError>
   /** Writes bytes or text exactly as given (no template substitution, no newline changes). */
   readonly writeFile: (path: string, content: Uint8Array | string) => Effect.Effect<void, SandboxError>
-  readonly remove: (path: string, options?: { readonly recursive?: boolean }) => Effect.Effect<void, SandboxError>
+  readonly remove: (
+    path: string,
+    options?: { readonly recursive?: boolean }
+  ) => Effect.Effect<void, SandboxError>
   /** Entries under `dir` (default root), recursively unless told otherwise; skips `node_modules` and `.git`. */
   readonly list: (
     dir?: string,

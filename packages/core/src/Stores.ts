@@ -19,6 +19,7 @@ import type {
   JobState,
   Json,
   JsonObject,
+  LogLine,
   Message,
   Sandbox,
   SandboxStatus,
@@ -27,8 +28,7 @@ import type {
   Task,
   TimelineEvent,
   TimelineKind,
-  ToolRun,
-  LogLine
+  ToolRun
 } from "./Domain.js"
 import type { Conflict, NotFound, StorageError, ValidationError } from "./Errors.js"
 import type {
@@ -53,7 +53,10 @@ export class SessionStore extends Context.Tag("@lathe/core/SessionStore")<
     readonly insert: (session: Session) => Fx<Session, Conflict>
     readonly get: (id: SessionId) => Fx<Session, NotFound>
     /** Newest first. */
-    readonly list: (filter: { readonly status?: SessionStatus }, page?: PageRequest) => Fx<Page<Session>, ValidationError>
+    readonly list: (
+      filter: { readonly status?: SessionStatus },
+      page?: PageRequest
+    ) => Fx<Page<Session>, ValidationError>
     /** Replaces title, status and updatedAt. */
     readonly update: (session: Session) => Fx<Session, NotFound>
   }
@@ -146,7 +149,11 @@ export class TaskStore extends Context.Tag("@lathe/core/TaskStore")<
     readonly list: (jobId: JobId) => Fx<ReadonlyArray<Task>>
     readonly finish: (
       id: TaskId,
-      result: { readonly state: "completed" | "failed"; readonly output: Json | null; readonly finishedAt: DateTime.Utc }
+      result: {
+        readonly state: "completed" | "failed"
+        readonly output: Json | null
+        readonly finishedAt: DateTime.Utc
+      }
     ) => Fx<Task, NotFound>
     readonly appendLogs: (id: TaskId, lines: ReadonlyArray<LogLine>) => Fx<void, NotFound>
   }
@@ -158,7 +165,10 @@ export class ArtifactStore extends Context.Tag("@lathe/core/ArtifactStore")<
   {
     readonly insert: (artifact: Artifact) => Fx<Artifact, NotFound>
     readonly get: (id: ArtifactId) => Fx<Artifact, NotFound>
-    readonly list: (filter: { readonly jobId?: JobId; readonly type?: string }, page?: PageRequest) => Fx<Page<Artifact>, ValidationError>
+    readonly list: (
+      filter: { readonly jobId?: JobId; readonly type?: string },
+      page?: PageRequest
+    ) => Fx<Page<Artifact>, ValidationError>
     readonly delete: (id: ArtifactId) => Fx<void, NotFound>
   }
 >() {}
@@ -193,7 +203,10 @@ export class ToolRunStore extends Context.Tag("@lathe/core/ToolRunStore")<
     readonly update: (run: ToolRun) => Fx<ToolRun, NotFound>
     readonly get: (id: ToolRunId) => Fx<ToolRun, NotFound>
     readonly findByIdempotencyKey: (key: string) => Fx<Option.Option<ToolRun>>
-    readonly list: (filter: { readonly jobId?: JobId; readonly tool?: string }, page?: PageRequest) => Fx<Page<ToolRun>, ValidationError>
+    readonly list: (
+      filter: { readonly jobId?: JobId; readonly tool?: string },
+      page?: PageRequest
+    ) => Fx<Page<ToolRun>, ValidationError>
   }
 >() {}
 
@@ -261,6 +274,8 @@ export class EventLog extends Context.Tag("@lathe/core/EventLog")<
 export class Transactor extends Context.Tag("@lathe/core/Transactor")<
   Transactor,
   {
-    readonly withTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
+    readonly withTransaction: <A, E, R>(
+      effect: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | StorageError, R>
   }
 >() {}

@@ -150,7 +150,14 @@ export class ToolRegistry extends Context.Tag("@lathe/core/ToolRegistry")<
       context: CallContext
     ) => Effect.Effect<
       ToolResult,
-      NotFound | ValidationError | PolicyDenied | RateLimited | ToolError | SandboxError | Timeout | StorageError
+      | NotFound
+      | ValidationError
+      | PolicyDenied
+      | RateLimited
+      | ToolError
+      | SandboxError
+      | Timeout
+      | StorageError
     >
   }
 >() {}

@@ -31,7 +31,11 @@ import * as Sandbox from "./Sandbox.js"
 export type ScriptedTurn =
   | {
       readonly text?: string
-      readonly toolCalls?: ReadonlyArray<{ readonly toolName: string; readonly input: Json; readonly toolCallId?: string }>
+      readonly toolCalls?: ReadonlyArray<{
+        readonly toolName: string
+        readonly input: Json
+        readonly toolCallId?: string
+      }>
       readonly finishReason?: LanguageModel.FinishReason
       readonly usage?: { readonly inputTokens: number; readonly outputTokens: number }
     }
@@ -56,7 +60,12 @@ class ScriptedProviderError extends Error {
 }
 
 const usageOf = (turn: { readonly usage?: { inputTokens: number; outputTokens: number } }) => ({
-  inputTokens: { total: turn.usage?.inputTokens ?? 10, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+  inputTokens: {
+    total: turn.usage?.inputTokens ?? 10,
+    noCache: undefined,
+    cacheRead: undefined,
+    cacheWrite: undefined
+  },
   outputTokens: { total: turn.usage?.outputTokens ?? 5, text: undefined, reasoning: undefined }
 })
 
@@ -78,7 +87,10 @@ export const scriptedModel = (
   const next = () => {
     const turn = turns[index]
     if (turn === undefined) {
-      throw new ScriptedProviderError(`scripted model has no turn left (it was asked ${index + 1} times)`, 400)
+      throw new ScriptedProviderError(
+        `scripted model has no turn left (it was asked ${index + 1} times)`,
+        400
+      )
     }
     index++
     if ("fail" in turn) throw new ScriptedProviderError(turn.fail.message, turn.fail.statusCode)
@@ -147,14 +159,19 @@ export const layerScriptedModel = (
  *
  * @since 0.1.0
  */
-export const layerNoModel: Layer.Layer<LanguageModel.ModelRegistry> = Layer.succeed(LanguageModel.ModelRegistry, {
-  default: Effect.fail(
-    new ModelNotConfigured({ message: "no model configured: set LATHE_MODEL (e.g. openai:gpt-4.1)" })
-  ),
-  resolve: () =>
-    Effect.fail(new ModelNotConfigured({ message: "no model configured: set LATHE_MODEL (e.g. openai:gpt-4.1)" })),
-  list: Effect.succeed([])
-})
+export const layerNoModel: Layer.Layer<LanguageModel.ModelRegistry> = Layer.succeed(
+  LanguageModel.ModelRegistry,
+  {
+    default: Effect.fail(
+      new ModelNotConfigured({ message: "no model configured: set LATHE_MODEL (e.g. openai:gpt-4.1)" })
+    ),
+    resolve: () =>
+      Effect.fail(
+        new ModelNotConfigured({ message: "no model configured: set LATHE_MODEL (e.g. openai:gpt-4.1)" })
+      ),
+    list: Effect.succeed([])
+  }
+)
 
 // ---------------------------------------------------------------------------------------------------------
 // Fake sandbox
@@ -197,7 +214,9 @@ export const fakeSandbox = (
   let status: SandboxStatus = "ready"
   const alive = (operation: string): Effect.Effect<void, SandboxError> =>
     status === "dead"
-      ? Effect.fail(new SandboxError({ message: `sandbox ${id} is dead`, sandboxId: id, operation, retryable: false }))
+      ? Effect.fail(
+          new SandboxError({ message: `sandbox ${id} is dead`, sandboxId: id, operation, retryable: false })
+        )
       : Effect.void
   const devServer = { url: `http://fake-sandbox.invalid/${id}/`, port: 5173 }
   const read = (path: string) =>
@@ -228,7 +247,8 @@ export const fakeSandbox = (
       alive("remove").pipe(
         Effect.tap(() => {
           files.delete(path)
-          if (opts?.recursive) for (const key of [...files.keys()]) if (key.startsWith(`${path}/`)) files.delete(key)
+          if (opts?.recursive)
+            for (const key of [...files.keys()]) if (key.startsWith(`${path}/`)) files.delete(key)
         })
       ),
     list: (dir) =>

@@ -4,7 +4,9 @@ import * as Config from "../src/Config.js"
 import * as FeatureFlags from "../src/FeatureFlags.js"
 
 const load = (env: Record<string, string>) =>
-  Effect.runSyncExit(Effect.withConfigProvider(Config.config, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  Effect.runSyncExit(
+    Effect.withConfigProvider(Config.config, ConfigProvider.fromMap(new Map(Object.entries(env))))
+  )
 
 describe("Config", () => {
   it.effect("defaults to SQLite under the data dir, local sandbox, all flags on", () =>
@@ -60,6 +62,18 @@ describe("Config", () => {
     }
   })
 
+  it.effect("a fixed config's database follows its data dir unless a URL is given", () =>
+    Effect.gen(function* () {
+      const a = yield* Effect.provide(Config.LatheConfig, Config.layer({ dataDir: "/srv/lathe/" }))
+      expect(a.databaseUrl).toBe("sqlite:/srv/lathe/lathe.db")
+      const b = yield* Effect.provide(
+        Config.LatheConfig,
+        Config.layer({ dataDir: "/x", databaseUrl: "postgres://h/db" })
+      )
+      expect(b.databaseUrl).toBe("postgres://h/db")
+    })
+  )
+
   it("parses model specs", () => {
     expect(Config.parseModelSpec("anthropic:claude-sonnet-4-5")).toEqual(
       Either.right({ provider: "anthropic", model: "claude-sonnet-4-5" })
@@ -86,7 +100,10 @@ describe("FeatureFlags", () => {
   )
 
   it("parse reports unknown names and values", () => {
-    expect(FeatureFlags.parse("v1_api=off,jobs_v2")).toEqual({ values: { v1_api: false, jobs_v2: true }, problems: [] })
+    expect(FeatureFlags.parse("v1_api=off,jobs_v2")).toEqual({
+      values: { v1_api: false, jobs_v2: true },
+      problems: []
+    })
     expect(FeatureFlags.parse("x=1,v1_api=perhaps").problems).toHaveLength(2)
   })
 })

@@ -56,7 +56,9 @@ describe("Domain", () => {
       timelineEventId: null,
       jobEventOffsets: {}
     }
-    expect(Schema.decodeUnknownSync(Domain.SnapshotManifest)(manifest).files["src/App.tsx"]).toBe("a".repeat(64))
+    expect(Schema.decodeUnknownSync(Domain.SnapshotManifest)(manifest).files["src/App.tsx"]).toBe(
+      "a".repeat(64)
+    )
     expect(() =>
       Schema.decodeUnknownSync(Domain.SnapshotManifest)({ ...manifest, files: { x: "not-a-hash" } })
     ).toThrow(/SHA-256/)

@@ -31,9 +31,19 @@ describe("Errors", () => {
   })
 
   it("stores a Lathe error losslessly and decodes it back to the same class", () => {
-    const original = new Errors.ToolError({ tool: "npm.install", message: "no such package", code: "E404", retryable: false })
+    const original = new Errors.ToolError({
+      tool: "npm.install",
+      message: "no such package",
+      code: "E404",
+      retryable: false
+    })
     const info = Errors.toErrorInfo(original, "install")
-    expect(info).toMatchObject({ tag: "ToolError", message: "no such package", retryable: false, step: "install" })
+    expect(info).toMatchObject({
+      tag: "ToolError",
+      message: "no such package",
+      retryable: false,
+      step: "install"
+    })
     const json = JSON.parse(JSON.stringify(info))
     const decoded = Schema.decodeUnknownSync(Errors.LatheError)(json.error)
     expect(decoded).toBeInstanceOf(Errors.ToolError)

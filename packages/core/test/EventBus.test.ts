@@ -5,7 +5,13 @@ import * as EventBus from "../src/EventBus.js"
 import { JobId, SessionId } from "../src/Ids.js"
 
 const event = (jobId: string, seq: number) =>
-  new JobEvent({ jobId: JobId.make(jobId), seq, type: "log", payload: { seq }, createdAt: DateTime.unsafeMake(0) })
+  new JobEvent({
+    jobId: JobId.make(jobId),
+    seq,
+    type: "log",
+    payload: { seq },
+    createdAt: DateTime.unsafeMake(0)
+  })
 
 describe("EventBus.layerMemory", () => {
   it.scoped("delivers to subscribers by job and by session, in order, from the moment of subscription", () =>

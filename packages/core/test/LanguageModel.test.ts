@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Schema, Stream } from "effect"
 import * as Errors from "../src/Errors.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import { layerNoModel, scriptedModel } from "../src/testing.js"
 import * as ToolRegistry from "../src/ToolRegistry.js"
+import { layerNoModel, scriptedModel } from "../src/testing.js"
 
 const writeTool = ToolRegistry.define({
   name: "fs.write",
@@ -31,12 +31,18 @@ describe("LanguageModel.fromAiSdk (through MockLanguageModelV3)", () => {
       const response = yield* model.service.generate({
         system: "You edit React apps.",
         messages: [{ role: "user", content: "make a hero" }],
-        tools: [{ name: descriptor.name, description: descriptor.description, inputSchema: descriptor.inputSchema }]
+        tools: [
+          { name: descriptor.name, description: descriptor.description, inputSchema: descriptor.inputSchema }
+        ]
       })
       expect(response.text).toBe("Writing the hero.")
       expect(response.finishReason).toBe("tool-calls")
       expect(response.toolCalls).toEqual([
-        { toolCallId: "call-1-1", toolName: "fs.write", input: { path: "src/Hero.tsx", content: "export {}" } }
+        {
+          toolCallId: "call-1-1",
+          toolName: "fs.write",
+          input: { path: "src/Hero.tsx", content: "export {}" }
+        }
       ])
       expect(response.usage).toEqual({ inputTokens: 120, outputTokens: 30, totalTokens: 150 })
       // The tool's JSON Schema reached the provider call.
@@ -48,14 +54,18 @@ describe("LanguageModel.fromAiSdk (through MockLanguageModelV3)", () => {
 
   it.effect("stream yields text deltas, tool calls and a finish part", () =>
     Effect.gen(function* () {
-      const model = scriptedModel([{ text: "Hello there friend", toolCalls: [{ toolName: "x", input: { a: 1 } }] }])
+      const model = scriptedModel([
+        { text: "Hello there friend", toolCalls: [{ toolName: "x", input: { a: 1 } }] }
+      ])
       const parts = Chunk.toReadonlyArray(
         yield* Stream.runCollect(model.service.stream({ messages: [{ role: "user", content: "hi" }] }))
       )
       const text = parts.flatMap((p) => (p.type === "text-delta" ? [p.text] : [])).join("")
       expect(text).toBe("Hello there friend")
       expect(parts.filter((p) => p.type === "text-delta").length).toBeGreaterThan(1)
-      expect(parts.find((p) => p.type === "tool-call")).toMatchObject({ call: { toolName: "x", input: { a: 1 } } })
+      expect(parts.find((p) => p.type === "tool-call")).toMatchObject({
+        call: { toolName: "x", input: { a: 1 } }
+      })
       expect(parts.at(-1)).toMatchObject({ type: "finish", finishReason: "tool-calls" })
     })
   )
@@ -69,7 +79,11 @@ describe("LanguageModel.fromAiSdk (through MockLanguageModelV3)", () => {
       const request = { messages: [{ role: "user" as const, content: "x" }] }
       const first = yield* Effect.either(model.service.generate(request))
       const second = yield* Effect.either(model.service.generate(request))
-      expect(Either.isLeft(first) && first.left).toMatchObject({ _tag: "ModelError", statusCode: 429, retryable: true })
+      expect(Either.isLeft(first) && first.left).toMatchObject({
+        _tag: "ModelError",
+        statusCode: 429,
+        retryable: true
+      })
       expect(Either.isLeft(second) && second.left).toMatchObject({ statusCode: 400, retryable: false })
       expect(Errors.httpStatus(Either.isLeft(first) ? first.left : undefined)).toBe(502)
       // Asking past the script is a clear failure, not a hang.

@@ -2,14 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import * as JobHandlers from "../src/JobHandlers.js"
 import * as Sandbox from "../src/Sandbox.js"
-import { layerFakeSandbox } from "../src/testing.js"
 import * as ToolRegistry from "../src/ToolRegistry.js"
+import { layerFakeSandbox } from "../src/testing.js"
 
 describe("testing.layerFakeSandbox", () => {
   it.effect("keeps files byte-exact, runs scripted commands and dies on demand", () =>
     Effect.gen(function* () {
       const provider = yield* Sandbox.Sandbox
       const box = yield* provider.create({ sessionId: "s1" as never })
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the bytes must survive as written
       const tricky = "const t = `${name}` // ${ not a template }\r\n"
       yield* box.writeFile("src/App.tsx", tricky)
       expect(yield* box.readTextFile("src/App.tsx")).toBe(tricky)
@@ -74,7 +75,10 @@ describe("ToolRegistry.describe", () => {
       ToolRegistry.define({
         name: "fs.read",
         description: "Read a file",
-        input: Schema.Struct({ path: Schema.String.pipe(Schema.minLength(1)), encoding: Schema.optional(Schema.Literal("utf8", "base64")) }),
+        input: Schema.Struct({
+          path: Schema.String.pipe(Schema.minLength(1)),
+          encoding: Schema.optional(Schema.Literal("utf8", "base64"))
+        }),
         output: Schema.Struct({ content: Schema.String }),
         sideEffect: "read",
         capability: "fs.read",

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { BlobStore, Errors, Ids } from "@lathe/core"
+import { BlobStore, Errors, type Ids } from "@lathe/core"
 import { Effect, Layer, Stream } from "effect"
 
 const storageError = (operation: string, error: unknown) =>
@@ -83,7 +83,10 @@ export const make = (directory: string): Effect.Effect<BlobStore.BlobStore["Type
         Effect.zipRight(
           Effect.tryPromise({
             try: () => fs.readFile(fileOf(hash)),
-            catch: (error) => (isMissing(error) ? new Errors.NotFound({ entity: "blob", id: hash }) : storageError("FsBlobStore.get", error))
+            catch: (error) =>
+              isMissing(error)
+                ? new Errors.NotFound({ entity: "blob", id: hash })
+                : storageError("FsBlobStore.get", error)
           })
         ),
         Effect.map((buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength))
@@ -113,7 +116,11 @@ export const make = (directory: string): Effect.Effect<BlobStore.BlobStore["Type
       has: (hash) =>
         /^[0-9a-f]{64}$/.test(hash)
           ? Effect.tryPromise({
-              try: () => fs.access(fileOf(hash)).then(() => true, () => false),
+              try: () =>
+                fs.access(fileOf(hash)).then(
+                  () => true,
+                  () => false
+                ),
               catch: (error) => storageError("FsBlobStore.has", error)
             })
           : Effect.succeed(false),
@@ -123,7 +130,9 @@ export const make = (directory: string): Effect.Effect<BlobStore.BlobStore["Type
             Effect.tryPromise({
               try: () => fs.stat(fileOf(hash)),
               catch: (error) =>
-                isMissing(error) ? new Errors.NotFound({ entity: "blob", id: hash }) : storageError("FsBlobStore.size", error)
+                isMissing(error)
+                  ? new Errors.NotFound({ entity: "blob", id: hash })
+                  : storageError("FsBlobStore.size", error)
             })
           ),
           Effect.map((stat) => stat.size)
@@ -160,5 +169,7 @@ export const make = (directory: string): Effect.Effect<BlobStore.BlobStore["Type
  *
  * @since 0.1.0
  */
-export const layer = (options: { readonly directory: string }): Layer.Layer<BlobStore.BlobStore, Errors.StorageError> =>
+export const layer = (options: {
+  readonly directory: string
+}): Layer.Layer<BlobStore.BlobStore, Errors.StorageError> =>
   Layer.effect(BlobStore.BlobStore, make(options.directory))

@@ -11,7 +11,9 @@ import { sha256 } from "./FsBlobStore.js"
 import { isUniqueViolation, num, op } from "./internal/sql.js"
 
 const toBytes = (value: unknown): Uint8Array =>
-  value instanceof Uint8Array ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(0)
+  value instanceof Uint8Array
+    ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    : new Uint8Array(0)
 
 /**
  * Builds the store on the `SqlClient` in context (the `blobs` table comes from `Migrations`).
@@ -23,12 +25,16 @@ export const make = Effect.gen(function* () {
   const notFound = (hash: string) => new Errors.NotFound({ entity: "blob", id: hash })
   const get = (hash: Ids.ContentHash) =>
     sql`SELECT data FROM blobs WHERE hash = ${hash}`.pipe(
-      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.fail(notFound(hash)) : Effect.succeed(toBytes(rows[0].data)))),
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.fail(notFound(hash)) : Effect.succeed(toBytes(rows[0].data))
+      ),
       op("SqlBlobStore.get")
     )
   const size = (hash: Ids.ContentHash) =>
     sql`SELECT size FROM blobs WHERE hash = ${hash}`.pipe(
-      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.fail(notFound(hash)) : Effect.succeed(num(rows[0].size)))),
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.fail(notFound(hash)) : Effect.succeed(num(rows[0].size))
+      ),
       op("SqlBlobStore.size")
     )
   const service: BlobStore.BlobStore["Type"] = {
@@ -55,7 +61,8 @@ export const make = Effect.gen(function* () {
         op("SqlBlobStore.has")
       ),
     size,
-    delete: (hash) => sql`DELETE FROM blobs WHERE hash = ${hash}`.pipe(Effect.asVoid, op("SqlBlobStore.delete")),
+    delete: (hash) =>
+      sql`DELETE FROM blobs WHERE hash = ${hash}`.pipe(Effect.asVoid, op("SqlBlobStore.delete")),
     list: () =>
       Stream.fromIterableEffect(
         sql`SELECT hash FROM blobs ORDER BY hash`.pipe(
@@ -72,4 +79,7 @@ export const make = Effect.gen(function* () {
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<BlobStore.BlobStore, never, SqlClient.SqlClient> = Layer.effect(BlobStore.BlobStore, make)
+export const layer: Layer.Layer<BlobStore.BlobStore, never, SqlClient.SqlClient> = Layer.effect(
+  BlobStore.BlobStore,
+  make
+)

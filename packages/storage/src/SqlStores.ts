@@ -198,8 +198,10 @@ const decodeCheckpoint = decodeRow(Domain.Checkpoint, "checkpoint")
 const decodeTimeline = decodeRow(Domain.TimelineEvent, "timeline event")
 const decodeJobEvent = decodeRow(Domain.JobEvent, "job event")
 
-const decodeAll = <A>(decode: (row: unknown) => Effect.Effect<A, Errors.StorageError>, map: (r: Row) => unknown) =>
-  (rows: ReadonlyArray<Row>) => Effect.forEach(rows, (row) => decode(map(row)))
+const decodeAll =
+  <A>(decode: (row: unknown) => Effect.Effect<A, Errors.StorageError>, map: (r: Row) => unknown) =>
+  (rows: ReadonlyArray<Row>) =>
+    Effect.forEach(rows, (row) => decode(map(row)))
 
 const first = <A>(
   rows: ReadonlyArray<Row>,
@@ -233,7 +235,11 @@ export const make = Effect.gen(function* () {
     )
 
   const cursorCondition = (column: string, cursor: string | undefined, direction: "asc" | "desc") =>
-    cursor === undefined ? sql`1=1` : direction === "asc" ? sql`${sql(column)} > ${cursor}` : sql`${sql(column)} < ${cursor}`
+    cursor === undefined
+      ? sql`1=1`
+      : direction === "asc"
+        ? sql`${sql(column)} > ${cursor}`
+        : sql`${sql(column)} < ${cursor}`
 
   // --- sessions -------------------------------------------------------------------------------------------
   const validateSession = validate(Domain.Session, "session")
@@ -242,7 +248,13 @@ export const make = Effect.gen(function* () {
       validateSession(session).pipe(
         Effect.zipRight(sql`INSERT INTO sessions ${sql.insert(sessionToRow(session))}`),
         Effect.catchIf(isUniqueViolation, () =>
-          Effect.fail(new Errors.Conflict({ message: `session ${session.id} already exists`, entity: "session", id: session.id }))
+          Effect.fail(
+            new Errors.Conflict({
+              message: `session ${session.id} already exists`,
+              entity: "session",
+              id: session.id
+            })
+          )
         ),
         Effect.as(session),
         op("SessionStore.insert")
@@ -250,7 +262,9 @@ export const make = Effect.gen(function* () {
     get: (id) =>
       sql`SELECT * FROM sessions WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeSession, sessionFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("session", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("session", id)), onSome: Effect.succeed })
+        ),
         op("SessionStore.get")
       ),
     list: (filter, request) =>
@@ -268,7 +282,9 @@ export const make = Effect.gen(function* () {
         Effect.zipRight(
           sql`UPDATE sessions SET title = ${session.title}, status = ${session.status}, updated_at = ${toMs(session.updatedAt)} WHERE id = ${session.id} RETURNING id`
         ),
-        Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(notFound("session", session.id)) : Effect.succeed(session))),
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.fail(notFound("session", session.id)) : Effect.succeed(session)
+        ),
         op("SessionStore.update")
       )
   }
@@ -286,14 +302,17 @@ export const make = Effect.gen(function* () {
     get: (id) =>
       sql`SELECT * FROM messages WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeMessage, messageFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("message", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("message", id)), onSome: Effect.succeed })
+        ),
         op("MessageStore.get")
       ),
     list: (sessionId, request) =>
       Effect.gen(function* () {
         const limit = Page.limitOf(request)
         const cursor = yield* decodeCursor(request?.cursor)
-        const rows = yield* sql`SELECT * FROM messages WHERE session_id = ${sessionId} AND ${cursorCondition("id", cursor, "asc")} ORDER BY id ASC LIMIT ${limit + 1}`
+        const rows =
+          yield* sql`SELECT * FROM messages WHERE session_id = ${sessionId} AND ${cursorCondition("id", cursor, "asc")} ORDER BY id ASC LIMIT ${limit + 1}`
         return page(yield* decodeAll(decodeMessage, messageFromRow)(rows), limit)
       }).pipe(op("MessageStore.list")),
     count: (sessionId) =>
@@ -304,11 +323,12 @@ export const make = Effect.gen(function* () {
     truncate: (sessionId, keep) =>
       writeTransaction(
         Effect.gen(function* () {
-          const kept = yield* sql`SELECT id FROM messages WHERE session_id = ${sessionId} ORDER BY id ASC LIMIT ${Math.max(keep, 0)}`
+          const kept =
+            yield* sql`SELECT id FROM messages WHERE session_id = ${sessionId} ORDER BY id ASC LIMIT ${Math.max(keep, 0)}`
           const last = kept.at(-1)?.id as string | undefined
-          const deleted = yield* (last === undefined
+          const deleted = yield* last === undefined
             ? sql`DELETE FROM messages WHERE session_id = ${sessionId} RETURNING id`
-            : sql`DELETE FROM messages WHERE session_id = ${sessionId} AND id > ${last} RETURNING id`)
+            : sql`DELETE FROM messages WHERE session_id = ${sessionId} AND id > ${last} RETURNING id`
           return deleted.length
         })
       ).pipe(op("MessageStore.truncate"))
@@ -350,7 +370,10 @@ export const make = Effect.gen(function* () {
                 (error) =>
                   findByKey(job).pipe(
                     Effect.flatMap(
-                      Option.match({ onNone: () => Effect.fail(error), onSome: (winner) => Effect.succeed({ job: winner, created: false }) })
+                      Option.match({
+                        onNone: () => Effect.fail(error),
+                        onSome: (winner) => Effect.succeed({ job: winner, created: false })
+                      })
                     )
                   )
               )
@@ -364,7 +387,8 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         const limit = Page.limitOf(request)
         const cursor = yield* decodeCursor(request?.cursor)
-        const rows = yield* sql`SELECT * FROM jobs WHERE ${jobFilter(filter)} AND ${cursorCondition("id", cursor, "desc")} ORDER BY id DESC LIMIT ${limit + 1}`
+        const rows =
+          yield* sql`SELECT * FROM jobs WHERE ${jobFilter(filter)} AND ${cursorCondition("id", cursor, "desc")} ORDER BY id DESC LIMIT ${limit + 1}`
         return page(yield* decodeAll(decodeJob, jobFromRow)(rows), limit)
       }).pipe(op("JobStore.list")),
     update: (job, expected) =>
@@ -373,7 +397,8 @@ export const make = Effect.gen(function* () {
           Effect.gen(function* () {
             const row = jobToRow(job)
             const { id: _id, created_at: _created, ...changes } = row
-            const updated = yield* sql`UPDATE jobs SET ${sql.update(changes)} WHERE id = ${job.id} AND state = ${expected} RETURNING id`
+            const updated =
+              yield* sql`UPDATE jobs SET ${sql.update(changes)} WHERE id = ${job.id} AND state = ${expected} RETURNING id`
             if (updated.length > 0) return job
             const current = yield* getJob(job.id)
             return yield* Effect.fail(
@@ -399,14 +424,14 @@ export const make = Effect.gen(function* () {
         const candidates = sql`SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_at <= ${now}
           AND (j.affinity IS NULL OR j.affinity = ${request.nodeId}) AND ${sql.in("j.type", request.types)} AND ${perSession}
           ORDER BY j.priority DESC, j.run_at ASC, j.id ASC LIMIT ${request.limit}`
-        const rows = yield* (dialect === "pg"
+        const rows = yield* dialect === "pg"
           ? sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
               lease_expires_at = ${lease}, updated_at = ${now}
               WHERE id IN (${candidates} FOR UPDATE SKIP LOCKED) RETURNING *`
           : // One statement: SQLite holds the write lock for its whole duration, so claims never overlap.
             sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
               lease_expires_at = ${lease}, updated_at = ${now}
-              WHERE id IN (${candidates}) RETURNING *`)
+              WHERE id IN (${candidates}) RETURNING *`
         const claimed = yield* decodeAll(decodeJob, jobFromRow)(rows)
         return [...claimed].sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1))
       }).pipe(op("JobStore.claim")),
@@ -452,7 +477,9 @@ export const make = Effect.gen(function* () {
   const getTask = (id: Ids.TaskId) =>
     sql`SELECT * FROM tasks WHERE id = ${id}`.pipe(
       Effect.flatMap((rows) => first(rows, decodeTask, taskFromRow)),
-      Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("task", id)), onSome: Effect.succeed }))
+      Effect.flatMap(
+        Option.match({ onNone: () => Effect.fail(notFound("task", id)), onSome: Effect.succeed })
+      )
     )
   const tasks: Stores.TaskStore["Type"] = {
     start: (task) =>
@@ -496,7 +523,9 @@ export const make = Effect.gen(function* () {
       sql`UPDATE tasks SET state = ${result.state}, output = ${result.output === null ? null : json(result.output)},
         finished_at = ${toMs(result.finishedAt)} WHERE id = ${id} RETURNING *`.pipe(
         Effect.flatMap((rows) => first(rows, decodeTask, taskFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("task", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("task", id)), onSome: Effect.succeed })
+        ),
         op("TaskStore.finish")
       ),
     appendLogs: (id, lines) =>
@@ -538,7 +567,9 @@ export const make = Effect.gen(function* () {
     get: (id) =>
       sql`SELECT * FROM artifacts WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeArtifact, artifactFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("artifact", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("artifact", id)), onSome: Effect.succeed })
+        ),
         op("ArtifactStore.get")
       ),
     list: (filter, request) =>
@@ -586,7 +617,9 @@ export const make = Effect.gen(function* () {
     get: (id) =>
       sql`SELECT * FROM sandboxes WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeSandbox, sandboxFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("sandbox", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("sandbox", id)), onSome: Effect.succeed })
+        ),
         op("SandboxStore.get")
       ),
     findBySession: (sessionId) =>
@@ -646,7 +679,10 @@ export const make = Effect.gen(function* () {
                 (error) =>
                   findToolRunByKey(run.idempotencyKey!).pipe(
                     Effect.flatMap(
-                      Option.match({ onNone: () => Effect.fail(error), onSome: (winner) => Effect.succeed({ run: winner, created: false }) })
+                      Option.match({
+                        onNone: () => Effect.fail(error),
+                        onSome: (winner) => Effect.succeed({ run: winner, created: false })
+                      })
                     )
                   )
               )
@@ -661,13 +697,17 @@ export const make = Effect.gen(function* () {
           const { id: _id, ...changes } = toolRunRow(run, encoded)
           return sql`UPDATE tool_runs SET ${sql.update(changes)} WHERE id = ${run.id} RETURNING id`
         }),
-        Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(notFound("tool-run", run.id)) : Effect.succeed(run))),
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.fail(notFound("tool-run", run.id)) : Effect.succeed(run)
+        ),
         op("ToolRunStore.update")
       ),
     get: (id) =>
       sql`SELECT * FROM tool_runs WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeToolRun, toolRunFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("tool-run", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("tool-run", id)), onSome: Effect.succeed })
+        ),
         op("ToolRunStore.get")
       ),
     findByIdempotencyKey: (key) => findToolRunByKey(key).pipe(op("ToolRunStore.findByIdempotencyKey")),
@@ -705,14 +745,17 @@ export const make = Effect.gen(function* () {
     get: (id) =>
       sql`SELECT * FROM checkpoints WHERE id = ${id}`.pipe(
         Effect.flatMap((rows) => first(rows, decodeCheckpoint, checkpointFromRow)),
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("checkpoint", id)), onSome: Effect.succeed })),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("checkpoint", id)), onSome: Effect.succeed })
+        ),
         op("CheckpointStore.get")
       ),
     list: (sessionId, request) =>
       Effect.gen(function* () {
         const limit = Page.limitOf(request)
         const cursor = yield* decodeCursor(request?.cursor)
-        const rows = yield* sql`SELECT * FROM checkpoints WHERE session_id = ${sessionId} AND ${cursorCondition("id", cursor, "desc")} ORDER BY id DESC LIMIT ${limit + 1}`
+        const rows =
+          yield* sql`SELECT * FROM checkpoints WHERE session_id = ${sessionId} AND ${cursorCondition("id", cursor, "desc")} ORDER BY id DESC LIMIT ${limit + 1}`
         return page(yield* decodeAll(decodeCheckpoint, checkpointFromRow)(rows), limit)
       }).pipe(op("CheckpointStore.list")),
     delete: (id) =>
@@ -775,10 +818,17 @@ export const make = Effect.gen(function* () {
         Effect.gen(function* () {
           // The job row is the per-job sequence: incrementing it takes the row lock, so concurrent appends
           // (from any process) get consecutive numbers with no gap and no duplicate.
-          const bumped = yield* sql`UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = ${jobId} RETURNING last_event_seq`
+          const bumped =
+            yield* sql`UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = ${jobId} RETURNING last_event_seq`
           if (bumped[0] === undefined) return yield* Effect.fail(notFound("job", jobId))
           const seq = num(bumped[0].last_event_seq)
-          const event = yield* decodeJobEvent({ jobId, seq, type, payload, createdAt: DateTime.formatIso(createdAt) })
+          const event = yield* decodeJobEvent({
+            jobId,
+            seq,
+            type,
+            payload,
+            createdAt: DateTime.formatIso(createdAt)
+          })
           yield* sql`INSERT INTO job_events ${sql.insert({
             job_id: jobId,
             seq,
@@ -806,7 +856,19 @@ export const make = Effect.gen(function* () {
     withTransaction: (effect) => writeTransaction(effect).pipe(op("Transactor.withTransaction"))
   }
 
-  return { sessions, messages, jobs, tasks, artifacts, sandboxes, toolRuns, checkpoints, timeline, eventLog, transactor }
+  return {
+    sessions,
+    messages,
+    jobs,
+    tasks,
+    artifacts,
+    sandboxes,
+    toolRuns,
+    checkpoints,
+    timeline,
+    eventLog,
+    transactor
+  }
 })
 
 /**

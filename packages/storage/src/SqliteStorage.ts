@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import type { FileSystem, Path } from "@effect/platform"
-import type * as SqlClient from "@effect/sql/SqlClient"
 import type { MigrationError } from "@effect/sql/Migrator"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { BlobStore, Errors, Stores } from "@lathe/core"
 import { Layer } from "effect"
@@ -52,9 +52,8 @@ export type OpenError = SqliteClient.SqliteFileError | Errors.StorageError | Mig
  *
  * @since 0.1.0
  */
-export const layerMigrations: Layer.Layer<never, MigrationError | SqlError, SqlClient.SqlClient> = Layer.effectDiscard(
-  Migrations.run
-)
+export const layerMigrations: Layer.Layer<never, MigrationError | SqlError, SqlClient.SqlClient> =
+  Layer.effectDiscard(Migrations.run)
 
 /**
  * Every storage port on a SQLite file.
@@ -73,7 +72,9 @@ export const layer = (
     ...(options.busyTimeout !== undefined ? { busyTimeout: options.busyTimeout } : {})
   })
   const blobs =
-    options.blobDirectory !== undefined ? FsBlobStore.layer({ directory: options.blobDirectory }) : SqlBlobStore.layer
+    options.blobDirectory !== undefined
+      ? FsBlobStore.layer({ directory: options.blobDirectory })
+      : SqlBlobStore.layer
   // The stores depend on the migrations layer, so migrations finish before any store is built.
   const storage = Layer.mergeAll(SqlStores.layer, blobs).pipe(Layer.provide(layerMigrations))
   return Layer.provideMerge(storage, client)

@@ -3,4 +3,9 @@
  *
  * @since 0.1.0
  */
+export * as FsBlobStore from "./FsBlobStore.js"
+export * as Migrations from "./Migrations.js"
+export * as SqlBlobStore from "./SqlBlobStore.js"
 export * as SqliteClient from "./SqliteClient.js"
+export * as SqliteStorage from "./SqliteStorage.js"
+export * as SqlStores from "./SqlStores.js"
