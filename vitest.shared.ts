@@ -8,6 +8,7 @@ const root = fileURLToPath(new URL(".", import.meta.url))
  */
 export const workspaceAliases = [
   { find: /^@lathe\/core\/testing$/, replacement: `${root}packages/core/src/testing.ts` },
+  { find: /^@lathe\/storage\/testing$/, replacement: `${root}packages/storage/src/testing.ts` },
   ...["core", "storage", "tools", "rag", "server", "react"].map((name) => ({
     find: new RegExp(`^@lathe/${name}$`),
     replacement: `${root}packages/${name}/src/index.ts`

@@ -5,7 +5,9 @@
  */
 export * as FsBlobStore from "./FsBlobStore.js"
 export * as Migrations from "./Migrations.js"
+export * as PgStorage from "./PgStorage.js"
 export * as SqlBlobStore from "./SqlBlobStore.js"
 export * as SqliteClient from "./SqliteClient.js"
 export * as SqliteStorage from "./SqliteStorage.js"
 export * as SqlStores from "./SqlStores.js"
+export * as Storage from "./Storage.js"

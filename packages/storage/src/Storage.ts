@@ -1,0 +1,105 @@
+/**
+ * Picks the storage backend from configuration: `LATHE_DATABASE_URL=sqlite:<file>` (the default, blobs in
+ * `<data dir>/blobs`) or `postgres://…` (blobs in the database). Hosts use {@link layerConfig}; tests use
+ * `@lathe/storage/testing`.
+ *
+ * @since 0.1.0
+ */
+import type { FileSystem, Path } from "@effect/platform"
+import { Config, Errors, type Health } from "@lathe/core"
+import { Context, Effect, Layer, Redacted } from "effect"
+import * as PgStorage from "./PgStorage.js"
+import * as SqliteClient from "./SqliteClient.js"
+import * as SqliteStorage from "./SqliteStorage.js"
+
+/**
+ * Which database the storage runs on and how it is doing (what `/healthz` shows).
+ *
+ * @since 0.1.0
+ */
+export class Database extends Context.Tag("@lathe/storage/Database")<
+  Database,
+  {
+    readonly kind: "sqlite" | "postgres"
+    /** A file path, or a URL without its password. */
+    readonly location: string
+    readonly health: Effect.Effect<Health.DatabaseHealth>
+  }
+>() {}
+
+/** Every storage port plus {@link Database}. @since 0.1.0 */
+export type Ports = SqliteStorage.StoragePorts | Database
+
+/** @since 0.1.0 */
+export type OpenError = SqliteStorage.OpenError | Errors.StorageError
+
+/**
+ * Storage on a SQLite file, with {@link Database}.
+ *
+ * @since 0.1.0
+ */
+export const layerSqlite = (
+  options: SqliteStorage.Options
+): Layer.Layer<Ports, OpenError, FileSystem.FileSystem | Path.Path> =>
+  Layer.provideMerge(
+    Layer.effect(
+      Database,
+      Effect.map(SqliteClient.SqliteDatabase, (database) => ({
+        kind: "sqlite" as const,
+        location: database.filename,
+        health: Effect.provideService(SqliteClient.health, SqliteClient.SqliteDatabase, database)
+      }))
+    ),
+    SqliteStorage.layer(options)
+  )
+
+/**
+ * Storage on Postgres, with {@link Database}.
+ *
+ * @since 0.1.0
+ */
+export const layerPostgres = (options: PgStorage.Options): Layer.Layer<Ports, Errors.StorageError> =>
+  Layer.provideMerge(
+    Layer.effect(
+      Database,
+      Effect.map(PgStorage.PgDatabase, (database) => ({
+        kind: "postgres" as const,
+        location: database.location,
+        health: database.health
+      }))
+    ),
+    PgStorage.layer(options)
+  )
+
+/**
+ * Storage chosen by `LatheConfig.databaseUrl`.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<
+  Ports,
+  OpenError,
+  Config.LatheConfig | FileSystem.FileSystem | Path.Path
+> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* Config.LatheConfig
+    const url = config.databaseUrl
+    switch (Config.databaseKind(url)) {
+      case "sqlite":
+        return layerSqlite({
+          filename: url.slice("sqlite:".length),
+          blobDirectory: `${config.dataDir.replace(/\/+$/, "")}/blobs`
+        })
+      case "postgres":
+        return layerPostgres({ url: Redacted.make(url) })
+      default:
+        return Layer.fail(
+          new Errors.StorageError({
+            operation: "Storage.open",
+            retryable: false,
+            message: `LATHE_DATABASE_URL must start with sqlite: or postgres:// (got '${url.split(":")[0]}:…')`
+          })
+        )
+    }
+  })
+)
