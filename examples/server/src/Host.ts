@@ -10,9 +10,9 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { FileSystem, Path } from "@effect/platform"
-import { Config, type FeatureFlags, type Health } from "@lathe/core"
+import { Config, Errors, type FeatureFlags, type Health } from "@lathe/core"
 import { HealthReporter, LatheRouter } from "@lathe/server"
-import { SqliteClient } from "@lathe/storage"
+import { SqliteClient, Storage } from "@lathe/storage"
 import {
   Cause,
   ConfigError,
@@ -20,8 +20,8 @@ import {
   Context,
   Data,
   Effect,
-  Either,
   Layer,
+  Predicate,
   Runtime,
   type Scope
 } from "effect"
@@ -34,7 +34,7 @@ import { renderStatusPage } from "./internal/statusPage.js"
  * @since 0.1.0
  */
 export class HostError extends Data.TaggedError("HostError")<{
-  readonly reason: "database-url" | "data-dir" | "port-in-use" | "listen"
+  readonly reason: "data-dir" | "port-in-use" | "listen"
   readonly message: string
 }> {}
 
@@ -63,7 +63,7 @@ export interface HostInfo {
   readonly port: number
   /** The absolute data directory. */
   readonly dataDir: string
-  readonly database: { readonly kind: "sqlite"; readonly filename: string }
+  readonly database: { readonly kind: "sqlite" | "postgres"; readonly location: string }
   /** The web UI directory being served, or `undefined` when `/` is the inline status page. */
   readonly webRoot: string | undefined
 }
@@ -74,41 +74,6 @@ export interface HostInfo {
  * @since 0.1.0
  */
 export class Host extends Context.Tag("@lathe/example-server/Host")<Host, HostInfo>() {}
-
-/**
- * The SQLite file a `sqlite:` URL names (`sqlite:.lathe/lathe.db`, `sqlite:///abs/lathe.db`), or why the URL cannot
- * be used yet.
- *
- * @since 0.1.0
- */
-export const sqliteFile = (databaseUrl: string): Either.Either<string, HostError> => {
-  switch (Config.databaseKind(databaseUrl)) {
-    case "sqlite": {
-      const rest = databaseUrl.slice("sqlite:".length)
-      const file = rest.startsWith("//") ? rest.slice(2) : rest
-      return file.length > 0
-        ? Either.right(file)
-        : Either.left(
-            new HostError({ reason: "database-url", message: "LATHE_DATABASE_URL 'sqlite:' names no file" })
-          )
-    }
-    case "postgres":
-      return Either.left(
-        new HostError({
-          reason: "database-url",
-          message: "Postgres support arrives with the storage backend; unset LATHE_DATABASE_URL to use SQLite"
-        })
-      )
-    default:
-      return Either.left(
-        new HostError({
-          reason: "database-url",
-          message:
-            "LATHE_DATABASE_URL must be 'sqlite:<file>' or 'postgres://…'; unset it to use SQLite in the data directory"
-        })
-      )
-  }
-}
 
 const displayHost = (host: string): string =>
   host === "0.0.0.0" || host === ""
@@ -165,15 +130,13 @@ export const startHost = Effect.fn("Host.start")(function* (
   options: Options = {}
 ): Effect.fn.Return<
   HostInfo,
-  HostError | SqliteClient.SqliteFileError,
+  HostError | Storage.OpenError,
   Config.LatheConfig | FeatureFlags.FeatureFlags | FileSystem.FileSystem | Path.Path | Scope.Scope
 > {
   const config = yield* Config.LatheConfig
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
 
-  // Check the database URL before touching the disk.
-  const file = yield* sqliteFile(config.databaseUrl)
   const dataDir = path.resolve(config.dataDir)
   yield* fs.makeDirectory(dataDir, { recursive: true }).pipe(
     Effect.mapError(
@@ -184,14 +147,23 @@ export const startHost = Effect.fn("Host.start")(function* (
         })
     )
   )
-  const sqlite = yield* SqliteClient.make({ filename: file })
-  const database: Effect.Effect<Health.DatabaseHealth> = Effect.provideService(
-    SqliteClient.health,
-    SqliteClient.SqliteDatabase,
-    sqlite
-  )
+  // Every storage port (SQLite by default, Postgres when LATHE_DATABASE_URL says so), migrated, for as long
+  // as the host runs.
+  const storage = yield* Layer.buildWithScope(Storage.layerConfig, yield* Effect.scope)
+  const db = Context.get(storage, Storage.Database)
+  const database: Effect.Effect<Health.DatabaseHealth> = db.health
 
-  const reporter = yield* HealthReporter.make({ database })
+  const reporter = yield* HealthReporter.make({
+    database,
+    capabilities: [
+      {
+        id: "storage",
+        title: "Storage",
+        status: "live",
+        detail: `${db.kind}: sessions, messages, jobs, steps, job events, tool runs, checkpoints, timeline, artifacts and content-addressed blobs (migrated on start)`
+      }
+    ]
+  })
   const router = yield* Effect.provideService(LatheRouter.make, HealthReporter.HealthReporter, reporter)
   const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
 
@@ -242,7 +214,7 @@ export const startHost = Effect.fn("Host.start")(function* (
     host: config.host,
     port,
     dataDir,
-    database: { kind: "sqlite", filename: sqlite.filename },
+    database: { kind: db.kind, location: db.location },
     webRoot: uiRoot
   }
   yield* Effect.annotateCurrentSpan({ "host.url": info.url })
@@ -258,7 +230,7 @@ export const layer = (
   options: Options = {}
 ): Layer.Layer<
   Host,
-  HostError | SqliteClient.SqliteFileError,
+  HostError | Storage.OpenError,
   Config.LatheConfig | FeatureFlags.FeatureFlags | FileSystem.FileSystem | Path.Path
 > => Layer.scoped(Host, startHost(options))
 
@@ -289,7 +261,7 @@ export const serve = (
   options: Options = {}
 ): Effect.Effect<
   never,
-  HostError | SqliteClient.SqliteFileError,
+  HostError | Storage.OpenError,
   Config.LatheConfig | FeatureFlags.FeatureFlags | FileSystem.FileSystem | Path.Path
 > =>
   Effect.scoped(
@@ -309,7 +281,16 @@ export const explain = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") {
     const error = failure.value
-    if (error instanceof HostError || error instanceof SqliteClient.SqliteFileError) return error.message
+    if (
+      error instanceof HostError ||
+      error instanceof SqliteClient.SqliteFileError ||
+      error instanceof Errors.StorageError
+    ) {
+      return error.message
+    }
+    if (Predicate.isTagged(error, "MigrationError") || Predicate.isTagged(error, "SqlError")) {
+      return `The database could not be prepared: ${(error as { message?: string }).message ?? "unknown error"}`
+    }
     if (ConfigError.isConfigError(error)) return `Invalid configuration: ${String(error)}`
   }
   return Cause.pretty(cause)

@@ -143,15 +143,24 @@ describe("Host", () => {
     })
   )
 
-  it.scoped("refuses a Postgres URL for now with a clear message", () =>
+  it.scoped("an unreachable Postgres fails with a clear message that never shows the password", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const error = yield* Effect.flip(start({ dataDir: dir, databaseUrl: "postgres://u:secret@db/lathe" }))
-      assert.strictEqual(
-        error.message,
-        "Postgres support arrives with the storage backend; unset LATHE_DATABASE_URL to use SQLite"
+      const error = yield* Effect.flip(
+        start({ dataDir: dir, databaseUrl: "postgres://u:secret@127.0.0.1:1/lathe" })
       )
-      assert.notInclude(Host.explain(yield* Effect.cause(Effect.fail(error))), "secret")
+      const text = Host.explain(yield* Effect.cause(Effect.fail(error)))
+      assert.include(text, "Cannot connect to Postgres at postgres://u:***@127.0.0.1:1/lathe")
+      assert.include(text, "LATHE_DATABASE_URL")
+      assert.notInclude(text, "secret")
+    })
+  )
+
+  it.scoped("refuses a database URL it does not know, saying what to use", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const error = yield* Effect.flip(start({ dataDir: dir, databaseUrl: "mysql://db/lathe" }))
+      assert.include(error.message, "LATHE_DATABASE_URL must be sqlite:<file> or postgres://")
     })
   )
 
@@ -167,12 +176,10 @@ describe("Host", () => {
   )
 
   it("reads sqlite: URLs", () => {
-    assert.deepStrictEqual(
-      Host.sqliteFile("sqlite:.lathe/lathe.db"),
-      Host.sqliteFile("sqlite://.lathe/lathe.db")
-    )
-    const absolute = Host.sqliteFile("sqlite:///var/lathe.db")
-    assert.isTrue(absolute._tag === "Right" && absolute.right === "/var/lathe.db")
-    assert.strictEqual(Host.sqliteFile("mysql://x")._tag, "Left")
+    assert.strictEqual(Config.sqliteFilename("sqlite:.lathe/lathe.db"), ".lathe/lathe.db")
+    assert.strictEqual(Config.sqliteFilename("sqlite://.lathe/lathe.db"), ".lathe/lathe.db")
+    assert.strictEqual(Config.sqliteFilename("sqlite:///var/lathe.db"), "/var/lathe.db")
+    assert.strictEqual(Config.sqliteFilename("sqlite:"), undefined)
+    assert.strictEqual(Config.sqliteFilename("mysql://x"), undefined)
   })
 })

@@ -184,6 +184,19 @@ export const databaseKind = (url: string): "sqlite" | "postgres" | undefined =>
   url.startsWith("sqlite:") ? "sqlite" : /^postgres(ql)?:\/\//.test(url) ? "postgres" : undefined
 
 /**
+ * The file a `sqlite:` URL names (`sqlite:.lathe/lathe.db`, `sqlite:///var/lathe.db` → `/var/lathe.db`,
+ * `sqlite::memory:`), or undefined when the URL is not a SQLite URL or names no file.
+ *
+ * @since 0.1.0
+ */
+export const sqliteFilename = (url: string): string | undefined => {
+  if (databaseKind(url) !== "sqlite") return undefined
+  const rest = url.slice("sqlite:".length)
+  const file = rest.startsWith("//") ? rest.slice(2) : rest
+  return file.length > 0 ? file : undefined
+}
+
+/**
  * Feature flags whose process-wide values come from the configuration.
  *
  * @since 0.1.0

@@ -85,11 +85,20 @@ export const layerConfig: Layer.Layer<
     const config = yield* Config.LatheConfig
     const url = config.databaseUrl
     switch (Config.databaseKind(url)) {
-      case "sqlite":
-        return layerSqlite({
-          filename: url.slice("sqlite:".length),
-          blobDirectory: `${config.dataDir.replace(/\/+$/, "")}/blobs`
-        })
+      case "sqlite": {
+        const filename = Config.sqliteFilename(url)
+        if (filename === undefined) {
+          return Layer.fail(
+            new Errors.StorageError({
+              operation: "Storage.open",
+              retryable: false,
+              message:
+                "LATHE_DATABASE_URL 'sqlite:' names no file (use sqlite:<path>, e.g. sqlite:.lathe/lathe.db)"
+            })
+          )
+        }
+        return layerSqlite({ filename, blobDirectory: `${config.dataDir.replace(/\/+$/, "")}/blobs` })
+      }
       case "postgres":
         return layerPostgres({ url: Redacted.make(url) })
       default:
@@ -97,7 +106,7 @@ export const layerConfig: Layer.Layer<
           new Errors.StorageError({
             operation: "Storage.open",
             retryable: false,
-            message: `LATHE_DATABASE_URL must start with sqlite: or postgres:// (got '${url.split(":")[0]}:…')`
+            message: `LATHE_DATABASE_URL must be sqlite:<file> or postgres://… (got '${url.split(":")[0]}:…'); unset it to use SQLite in the data directory`
           })
         )
     }
