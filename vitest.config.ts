@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "examples/*", "docs", "tests"],
+    projects: ["packages/*", "examples/*", "docs", "tests", "tests/jobs"],
     testTimeout: 30_000,
     hookTimeout: 60_000
   }

@@ -8,7 +8,7 @@ import { defineProject } from "vitest/config"
 export default defineProject({
   test: {
     name: "integration",
-    include: ["**/*.test.ts"],
+    include: ["*.test.ts"],
     testTimeout: 180_000,
     hookTimeout: 180_000
   }

@@ -5,13 +5,17 @@
  *
  * @since 0.1.0
  */
-import { Context, type DateTime, type Effect, Schema, type Stream } from "effect"
-import type { Job, JobEvent, Json, JsonObject, Task } from "./Domain.js"
-import type { IllegalTransition, NotFound, StorageError, ValidationError } from "./Errors.js"
-import type { JobId, SessionId } from "./Ids.js"
-import type { ApprovalDecision } from "./JobHandlers.js"
+import { Context, DateTime, Effect, Layer, Option, ParseResult, Queue, Schema, Stream } from "effect"
+import { Job, type JobEvent, type Json, type JsonObject, type Task } from "./Domain.js"
+import { IllegalTransition, type NotFound, type StorageError, ValidationError } from "./Errors.js"
+import * as EventBus from "./EventBus.js"
+import { IdGenerator, JobId, type SessionId } from "./Ids.js"
+import { appendEvent, transitionJob } from "./internal/jobs.js"
+import * as JobHandlers from "./JobHandlers.js"
+import { type ApprovalDecision, ApprovalDecision as ApprovalDecisionSchema } from "./JobHandlers.js"
+import * as JobStateMachine from "./JobStateMachine.js"
 import type { Page, PageRequest } from "./Page.js"
-import type { JobFilter } from "./Stores.js"
+import { EventLog, type JobFilter, JobStore, TaskStore } from "./Stores.js"
 
 /**
  * Options of `enqueue`.
@@ -121,3 +125,261 @@ export class JobEngine extends Context.Tag("@lathe/core/JobEngine")<
     ) => Stream.Stream<JobEvent, NotFound | StorageError>
   }
 >() {}
+
+// ---------------------------------------------------------------------------------------------------------
+// The engine
+// ---------------------------------------------------------------------------------------------------------
+
+const formatIssues = (error: ParseResult.ParseError): Record<string, string> => {
+  const fields: Record<string, string> = {}
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    fields[["input", ...issue.path.map(String)].join(".")] = issue.message
+  }
+  return fields
+}
+
+const isJsonObject = (value: Json): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Builds the engine over the stores, the bus and the handler registry. Jobs run on `JobWorker`s (any node);
+ * the engine only records intent and tells workers.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.gen(function* () {
+  const jobs = yield* JobStore
+  const tasks = yield* TaskStore
+  const log = yield* EventLog
+  const bus = yield* EventBus.EventBus
+  const handlers = yield* JobHandlers.JobHandlers
+  const ids = yield* IdGenerator
+  const context = yield* Effect.context<JobStore | EventLog | EventBus.EventBus | TaskStore>()
+  const provide = <A, E>(effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus | TaskStore>) =>
+    Effect.provide(effect, context)
+
+  const enqueue: JobEngine["Type"]["enqueue"] = (type, input, options = {}) =>
+    Effect.gen(function* () {
+      const handler = handlers.get(type)
+      if (Option.isNone(handler)) {
+        return yield* Effect.fail(
+          new ValidationError({
+            message: `unknown job type '${type}' (known: ${handlers.types.join(", ") || "none"})`,
+            fields: { type: "unknown job type" }
+          })
+        )
+      }
+      yield* Schema.decodeUnknown(handler.value.input)(input).pipe(
+        Effect.mapError(
+          (error) =>
+            new ValidationError({ message: `invalid input for a '${type}' job`, fields: formatIssues(error) })
+        )
+      )
+      const now = yield* DateTime.now
+      const job = new Job({
+        id: JobId.make(yield* ids.next),
+        sessionId: options.sessionId ?? null,
+        type,
+        state: "queued",
+        input,
+        output: null,
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        parentJobId: options.parentJobId ?? null,
+        idempotencyKey: options.idempotencyKey ?? null,
+        attempt: 0,
+        maxAttempts: options.maxAttempts ?? handler.value.maxAttempts ?? 3,
+        runAt: options.runAt ?? now,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        affinity: options.affinity ?? null,
+        priority: options.priority ?? 0
+      })
+      const result = yield* jobs.insert(job)
+      if (result.created) {
+        yield* provide(
+          appendEvent(result.job, "job-created", {
+            type,
+            attempt: 0,
+            ...(job.parentJobId ? { parentJobId: job.parentJobId } : {})
+          })
+        )
+        yield* bus.sendControl({ kind: "wake", jobType: type })
+      }
+      return result
+    }).pipe(Effect.withSpan("JobEngine.enqueue", { attributes: { "job.type": type } }))
+
+  const get: JobEngine["Type"]["get"] = (id) =>
+    Effect.all({ job: jobs.get(id), tasks: tasks.list(id) }).pipe(Effect.withSpan("JobEngine.get"))
+
+  const cancelTree = (
+    id: JobId,
+    reason: string | undefined
+  ): Effect.Effect<Job, NotFound | IllegalTransition | StorageError> =>
+    Effect.gen(function* () {
+      const { job } = yield* provide(
+        transitionJob(
+          id,
+          "cancel",
+          () => ({ leaseOwner: null, leaseExpiresAt: null }),
+          reason ? { reason } : {}
+        )
+      )
+      yield* bus.sendControl({ kind: "cancel", jobId: id, ...(reason ? { reason } : {}) })
+      // Children go too; one that already finished stays as it is.
+      let cursor: string | undefined
+      do {
+        const children = yield* jobs
+          .list(
+            { parentJobId: id, states: ["queued", "running", "paused"] },
+            cursor ? { cursor, limit: 100 } : { limit: 100 }
+          )
+          .pipe(Effect.orDie)
+        for (const child of children.items) {
+          yield* cancelTree(child.id, `parent ${id} cancelled`).pipe(
+            Effect.catchTag("IllegalTransition", () => Effect.void),
+            Effect.asVoid
+          )
+        }
+        cursor = children.nextCursor ?? undefined
+      } while (cursor)
+      return job
+    })
+
+  const resume: JobEngine["Type"]["resume"] = (id) =>
+    provide(
+      transitionJob(id, "resume", (job, now) => ({
+        // A worker may still be finishing the step it was in when paused: wait for its lease to lapse.
+        runAt:
+          job.leaseOwner !== null &&
+          job.leaseExpiresAt !== null &&
+          DateTime.greaterThan(job.leaseExpiresAt, now)
+            ? job.leaseExpiresAt
+            : now
+      }))
+    ).pipe(
+      Effect.tap(({ job }) => bus.sendControl({ kind: "wake", jobType: job.type })),
+      Effect.map(({ job }) => job),
+      Effect.withSpan("JobEngine.resume", { attributes: { "job.id": id } })
+    )
+
+  const service: JobEngine["Type"] = {
+    enqueue,
+    get,
+    list: (filter, page) => jobs.list(filter, page),
+    cancel: (id, reason) =>
+      cancelTree(id, reason).pipe(Effect.withSpan("JobEngine.cancel", { attributes: { "job.id": id } })),
+    pause: (id) =>
+      provide(transitionJob(id, "pause")).pipe(
+        Effect.tap(({ job }) => bus.sendControl({ kind: "pause", jobId: job.id })),
+        Effect.map(({ job }) => job),
+        Effect.withSpan("JobEngine.pause", { attributes: { "job.id": id } })
+      ),
+    resume,
+    rerun: (id, overrides = {}) =>
+      Effect.gen(function* () {
+        const original = yield* jobs.get(id)
+        const input =
+          overrides.input && isJsonObject(original.input)
+            ? { ...original.input, ...overrides.input }
+            : (overrides.input ?? original.input)
+        return yield* enqueue(original.type, input, {
+          ...(original.sessionId ? { sessionId: original.sessionId } : {}),
+          parentJobId: original.id,
+          priority: overrides.priority ?? original.priority,
+          maxAttempts: overrides.maxAttempts ?? original.maxAttempts,
+          ...(original.affinity ? { affinity: original.affinity } : {})
+        })
+      }).pipe(Effect.withSpan("JobEngine.rerun", { attributes: { "job.id": id } })),
+    resolveApproval: (id, approval, decision) =>
+      Effect.gen(function* () {
+        const job = yield* jobs.get(id)
+        const task = yield* tasks.find(id, approvalStep(approval))
+        if (Option.isNone(task) || task.value.state !== "running" || job.state !== "paused") {
+          return yield* Effect.fail(
+            new IllegalTransition({
+              jobId: id,
+              from: job.state,
+              event: `resolve approval '${approval}' (none pending)`
+            })
+          )
+        }
+        const now = yield* DateTime.now
+        yield* tasks.finish(task.value.id, {
+          state: "completed",
+          output: Schema.encodeSync(ApprovalDecisionSchema)(decision) as Json,
+          finishedAt: now
+        })
+        yield* provide(
+          appendEvent(job, "approval-resolved", {
+            approval,
+            approved: decision.approved,
+            ...(decision.approved ? {} : { reason: decision.reason })
+          })
+        )
+        return yield* resume(id)
+      }).pipe(Effect.withSpan("JobEngine.resolveApproval", { attributes: { "job.id": id } })),
+    events: (id, options = {}) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          yield* jobs.get(id)
+          // Subscribe first, then read the log: the stored log is the truth, the bus only says "look again".
+          const live = yield* bus.subscribe({ jobId: id })
+          const wake = yield* Queue.sliding<void>(1)
+          yield* live.pipe(
+            Stream.runForEach(() => Queue.offer(wake, undefined)),
+            Effect.forkScoped
+          )
+          const poll = (
+            afterSeq: number,
+            finished: boolean
+          ): Stream.Stream<JobEvent, NotFound | StorageError> =>
+            Stream.unwrap(
+              Effect.gen(function* () {
+                const batch = yield* log.list(id, { afterSeq, limit: 500 })
+                const last = batch.at(-1)?.seq ?? afterSeq
+                const terminal =
+                  finished ||
+                  batch.some(
+                    (e) => e.type === "job-state" && JobStateMachine.terminalStates.has(e.payload.to as never)
+                  )
+                if (batch.length > 0) return Stream.concat(Stream.fromIterable(batch), poll(last, terminal))
+                if (terminal) return Stream.empty
+                // Nothing new: if the job is already terminal (events written before we looked), stop.
+                const current = yield* jobs.get(id)
+                if (JobStateMachine.isTerminal(current.state)) {
+                  const rest = yield* log.list(id, { afterSeq: last, limit: 500 })
+                  return rest.length > 0
+                    ? Stream.concat(Stream.fromIterable(rest), poll(rest.at(-1)!.seq, true))
+                    : Stream.empty
+                }
+                // Wait for the bus (same node) or a short poll (another node on a store without a shared bus).
+                yield* Queue.take(wake).pipe(Effect.timeout("500 millis"), Effect.ignore)
+                return poll(last, false)
+              })
+            )
+          return poll(options.afterSeq ?? 0, false)
+        })
+      )
+  }
+  return service
+})
+
+/**
+ * The engine as a layer.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<
+  JobEngine,
+  never,
+  JobStore | TaskStore | EventLog | EventBus.EventBus | JobHandlers.JobHandlers | IdGenerator
+> = Layer.effect(JobEngine, make)
+
+/**
+ * The task name an approval is journaled under.
+ *
+ * @since 0.1.0
+ */
+export const approvalStep = (name: string): string => `approval:${name}`
