@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 export * as BlobStore from "./BlobStore.js"
+export * as Checkpoints from "./Checkpoints.js"
 export * as Config from "./Config.js"
 export * as Domain from "./Domain.js"
 export * as Errors from "./Errors.js"
@@ -23,5 +24,6 @@ export * as Page from "./Page.js"
 export * as Policy from "./Policy.js"
 export * as Retriever from "./Retriever.js"
 export * as Sandbox from "./Sandbox.js"
+export * as Sessions from "./Sessions.js"
 export * as Stores from "./Stores.js"
 export * as ToolRegistry from "./ToolRegistry.js"
