@@ -29,8 +29,9 @@ import {
   SessionId,
   TimelineEventId
 } from "./Ids.js"
+import * as JobHandlers from "./JobHandlers.js"
 import type { Page, PageRequest } from "./Page.js"
-import type { SandboxInstance } from "./Sandbox.js"
+import { type SandboxInstance, SessionSandboxes } from "./Sandbox.js"
 import {
   CheckpointStore,
   EventLog,
@@ -454,3 +455,59 @@ export const layer = (
   | Transactor
   | IdGenerator
 > => Layer.effect(Checkpoints, make(options))
+
+/** Input of a `restore` job. @since 0.1.0 */
+export const RestoreInput = Schema.Struct({
+  checkpointId: CheckpointId,
+  mode: Schema.optionalWith(Schema.Literal("truncate", "branch"), { default: () => "truncate" as const })
+})
+
+/** Output of a `restore` job. @since 0.1.0 */
+export const RestoreOutput = Schema.Struct({
+  sessionId: SessionId,
+  written: Schema.Array(Schema.String),
+  deleted: Schema.Array(Schema.String),
+  reinstalled: Schema.Boolean
+})
+
+/**
+ * The `restore` job: restoring is itself a durable job, so a restore interrupted by a crash resumes. Its
+ * `restore` step is safe to repeat: writing a tree to match a manifest and truncating history are idempotent,
+ * and once the step completed its result (the session id, for a branch) is journaled and never redone.
+ *
+ * "Resume from a checkpoint" is a restore in `branch` mode: new work starts in a new session whose app and
+ * history are the checkpoint's.
+ *
+ * @since 0.1.0
+ */
+export const restoreHandler = Effect.gen(function* () {
+  const service = yield* Checkpoints
+  const sandboxes = yield* SessionSandboxes
+  return JobHandlers.make({
+    type: "restore",
+    description: "Restore a checkpoint: the app's files, its dependencies and the session's history",
+    input: RestoreInput,
+    output: RestoreOutput,
+    maxAttempts: 3,
+    run: (input, ctx) =>
+      Effect.gen(function* () {
+        const { checkpoint } = yield* ctx.step("load", service.get(input.checkpointId), {
+          schema: Schema.Struct({ checkpoint: Checkpoint, manifest: SnapshotManifest })
+        })
+        const sandbox = yield* sandboxes.forSession(checkpoint.sessionId)
+        yield* ctx.progress(0.1, `restoring ${checkpoint.label}`)
+        const restored = yield* ctx.step(
+          "restore",
+          service.restore(input.checkpointId, sandbox, { mode: input.mode }),
+          {
+            schema: RestoreOutput
+          }
+        )
+        yield* ctx.progress(
+          1,
+          `restored ${restored.written.length} files, removed ${restored.deleted.length}`
+        )
+        return restored
+      })
+  })
+})

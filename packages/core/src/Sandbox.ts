@@ -120,3 +120,18 @@ export class Sandbox extends Context.Tag("@lathe/core/Sandbox")<
     readonly connect: (id: string) => Effect.Effect<SandboxInstance, NotFound | SandboxError>
   }
 >() {}
+
+/**
+ * The sandbox a session's app lives in: found from its record, reconnected, or re-created and re-hydrated
+ * from the latest checkpoint when it died. Implemented with the sandbox backends in `@lathe/tools`.
+ *
+ * @since 0.1.0
+ */
+export class SessionSandboxes extends Context.Tag("@lathe/core/SessionSandboxes")<
+  SessionSandboxes,
+  {
+    readonly forSession: (
+      sessionId: SessionId
+    ) => Effect.Effect<SandboxInstance, NotFound | SandboxError | Timeout>
+  }
+>() {}
