@@ -9,8 +9,19 @@
 // The root package.json maps `npm run setup`, `npm start`, `npm test` and `npm run lathe` to these.
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { dirname, join, relative } from "node:path"
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { delimiter, dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const PNPM_VERSION = "10.34.9"
@@ -46,11 +57,16 @@ class Failure extends Error {
 const run = (command, args, options = {}) =>
   new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, stdio: "inherit", shell: false, ...options })
+    runningChildren++
     const forward = (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     }
     const signals = ["SIGINT", "SIGTERM"]
+    let cleanedUp = false
     const cleanUp = () => {
+      if (cleanedUp) return
+      cleanedUp = true
+      runningChildren--
       for (const signal of signals) process.off(signal, forward)
     }
     for (const signal of signals) process.on(signal, forward)
@@ -65,6 +81,9 @@ const run = (command, args, options = {}) =>
   })
 
 const osSignals = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }
+
+/** How many run() children are alive (a signal that arrives meanwhile is theirs to handle first). */
+let runningChildren = 0
 
 /** A pnpm invocation: the executable plus any leading arguments (a .cjs entry run with this Node). */
 let pnpmCommand
@@ -267,30 +286,282 @@ const runExample = async (entry, args, label) => {
   return run(process.execPath, [path, ...args])
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// A throwaway PostgreSQL for the Postgres-backed tests
+
+const CLUSTER_PREFIX = "lathe-pg-"
+
 /**
- * Where Postgres-backed tests will get a database. When LATHE_TEST_DATABASE_URL is set the tests use it.
- * Otherwise, if Postgres binaries are installed (pg_ctl and initdb under /usr/lib/postgresql/N/bin), the
- * storage work will start a throwaway cluster here (initdb into a temp dir, pg_ctl start on a free port,
- * export LATHE_TEST_DATABASE_URL, stop it afterwards). For now it does nothing; those tests skip.
+ * Where Postgres-backed tests get a database. When LATHE_TEST_DATABASE_URL is set the tests use it.
+ * Otherwise, if PostgreSQL is installed (initdb and pg_ctl under /usr/lib/postgresql/N/bin, highest N, or on
+ * PATH), a throwaway cluster is created in a fresh temp directory (trust auth, no fsync), started on
+ * 127.0.0.1 and a free port with its unix socket inside that directory, and stopped and deleted when the run
+ * ends (also on failure, SIGINT, SIGTERM and SIGHUP). As root, initdb and pg_ctl run as the `postgres` system
+ * user. Under CI=true a cluster that cannot be started is a failure (a thrown Failure), not a skip.
  *
- * @returns extra environment variables for the test run
+ * @returns `line`: one status line saying where the Postgres tests run or why they are skipped; `env`: extra
+ *   environment for vitest; `stop()`: stops and deletes the cluster (idempotent, synchronous)
  */
-const maybeStartPostgres = () => {
-  if (process.env.LATHE_TEST_DATABASE_URL) return {}
-  if (findPostgresBin() !== undefined) {
-    say("postgres tests: skipped (no throwaway server yet; set LATHE_TEST_DATABASE_URL to run them)")
+const maybeStartPostgres = async () => {
+  const none = { env: {}, stop: () => {} }
+  const given = process.env.LATHE_TEST_DATABASE_URL
+  if (given) return { ...none, line: `postgres tests: on LATHE_TEST_DATABASE_URL (${redactUrl(given)})` }
+  const skip = (reason) => {
+    if (isCI()) {
+      throw new Failure(
+        `postgres tests cannot run under CI: ${reason}. CI installs postgresql (.ci/run), so skipping them ` +
+          "would hide a broken setup: fix it, or set LATHE_TEST_DATABASE_URL=postgres://… to use a server."
+      )
+    }
+    return { ...none, line: `postgres tests: skipped (${reason})` }
   }
-  return {}
+  const bin = findPostgresBin()
+  if (bin === undefined) {
+    return skip(
+      "PostgreSQL is not installed: no initdb and pg_ctl under /usr/lib/postgresql/<version>/bin or on " +
+        "PATH; install it (Debian/Ubuntu: apt-get install postgresql) or set " +
+        "LATHE_TEST_DATABASE_URL=postgres://user@host:port/db"
+    )
+  }
+  const version = postgresVersion(bin)
+  let runAs
+  try {
+    runAs = postgresUser()
+  } catch (error) {
+    return skip(error.message)
+  }
+  removeStaleClusters(bin, runAs)
+  const cluster = makeCluster(bin, runAs)
+  try {
+    const port = await cluster.start()
+    return {
+      line: `postgres tests: on a throwaway ${version} at 127.0.0.1:${port}`,
+      env: { LATHE_TEST_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres` },
+      stop: cluster.stop
+    }
+  } catch (error) {
+    cluster.stop()
+    return skip(`could not start a throwaway ${version} from ${bin}: ${error.message}`)
+  }
 }
 
+const isCI = () => process.env.CI === "true" || process.env.CI === "1"
+
+const redactUrl = (url) => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "an unparseable URL"
+  }
+}
+
+/** The bin directory of the newest PostgreSQL under /usr/lib/postgresql (Debian), else one on PATH. */
 const findPostgresBin = () => {
+  const hasBoth = (bin) => existsSync(join(bin, "pg_ctl")) && existsSync(join(bin, "initdb"))
   const base = "/usr/lib/postgresql"
-  if (!existsSync(base)) return undefined
-  return readdirSync(base)
-    .filter((version) => /^\d+$/.test(version))
-    .sort((a, b) => Number(b) - Number(a))
-    .map((version) => join(base, version, "bin"))
-    .find((bin) => existsSync(join(bin, "pg_ctl")) && existsSync(join(bin, "initdb")))
+  const debian = existsSync(base)
+    ? readdirSync(base)
+        .filter((version) => /^\d+$/.test(version))
+        .sort((a, b) => Number(b) - Number(a))
+        .map((version) => join(base, version, "bin"))
+        .find(hasBoth)
+    : undefined
+  if (debian !== undefined || isWindows) return debian
+  return (process.env.PATH ?? "").split(delimiter).find((dir) => dir !== "" && hasBoth(dir))
+}
+
+const postgresVersion = (bin) => {
+  const result = spawnSync(join(bin, "pg_ctl"), ["--version"], { encoding: "utf8", timeout: 10_000 })
+  const major = /\(PostgreSQL\)\s+(\d+)/.exec(result.stdout ?? "")?.[1]
+  return major ? `PostgreSQL ${major}` : "PostgreSQL"
+}
+
+/**
+ * How to run initdb and pg_ctl: as this user, or (initdb refuses root) as the `postgres` system user via
+ * runuser or su. Throws an Error whose message is the skip reason.
+ */
+const postgresUser = () => {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) {
+    return { wrap: (command, args) => [command, args], chown: () => {} }
+  }
+  const id = (flag) => spawnSync("id", [flag, "postgres"], { encoding: "utf8", timeout: 10_000 })
+  const uid = id("-u")
+  const gid = id("-g")
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new Error(
+      "running as root, and initdb refuses to run as root, but there is no `postgres` system user to run it " +
+        "as (installing the postgresql package creates one; or run the tests as another user, or set " +
+        "LATHE_TEST_DATABASE_URL)"
+    )
+  }
+  const ids = [Number(uid.stdout.trim()), Number(gid.stdout.trim())]
+  const runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].find((path) => existsSync(path))
+  const quote = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`
+  return {
+    wrap: (command, args) =>
+      runuser
+        ? [runuser, ["-u", "postgres", "--", command, ...args]]
+        : ["su", ["postgres", "-s", "/bin/sh", "-c", [command, ...args].map(quote).join(" ")]],
+    chown: (path) => chownSync(path, ids[0], ids[1])
+  }
+}
+
+/** Runs a command to completion with its output captured; resolves to { code, output }. */
+const capture = (command, args, timeoutMs) =>
+  new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: tmpdir(), stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    const append = (chunk) => {
+      output = (output + chunk).slice(-20_000)
+    }
+    child.stdout.on("data", append)
+    child.stderr.on("data", append)
+    const timer = setTimeout(() => {
+      append(`\n(timed out after ${timeoutMs / 1000} s)`)
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    child.on("error", (error) => {
+      clearTimeout(timer)
+      resolve({ code: -1, output: `${output}\n${error.message}` })
+    })
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? 128 + (osSignals[signal] ?? 1), output })
+    })
+  })
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+
+const lastLines = (text, count = 4) =>
+  text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-count)
+    .join(" | ")
+
+const readText = (path) => {
+  try {
+    return readFileSync(path, "utf8")
+  } catch {
+    return ""
+  }
+}
+
+/** Stops a cluster in `dir` (immediate mode) and deletes the directory. Synchronous: usable on exit. */
+const destroyCluster = (bin, runAs, dir) => {
+  const data = join(dir, "data")
+  if (existsSync(join(data, "postmaster.pid"))) {
+    const [command, args] = runAs.wrap(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"])
+    spawnSync(command, args, { cwd: tmpdir(), stdio: "ignore", timeout: 30_000 })
+    // pg_ctl could not stop it (say, a broken data directory): signal the postmaster directly.
+    const pid = Number(readText(join(data, "postmaster.pid")).split("\n")[0])
+    if (pid > 0) {
+      try {
+        process.kill(pid, "SIGQUIT")
+      } catch {}
+    }
+  }
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+}
+
+/** Deletes clusters left behind by runs that were killed (SIGKILL leaves no chance to clean up). */
+const removeStaleClusters = (bin, runAs) => {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(CLUSTER_PREFIX)) continue
+    const dir = join(tmpdir(), name)
+    const owner = Number(readText(join(dir, "owner.pid")).trim())
+    if (!(owner > 0)) continue
+    try {
+      process.kill(owner, 0)
+      continue // its run is still going
+    } catch (error) {
+      if (error.code === "EPERM") continue
+    }
+    try {
+      destroyCluster(bin, runAs, dir)
+    } catch {}
+  }
+}
+
+const makeCluster = (bin, runAs) => {
+  let dir
+  let stopped = false
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"]
+  const stop = () => {
+    if (stopped) return
+    stopped = true
+    for (const signal of signals) process.off(signal, onSignal)
+    process.off("exit", stop)
+    if (dir !== undefined) destroyCluster(bin, runAs, dir)
+  }
+  // While a child runs, run() passes the signal on and the run unwinds through stop(); otherwise stop here.
+  const onSignal = (signal) => {
+    if (runningChildren > 0) return
+    stop()
+    process.exit(128 + (osSignals[signal] ?? 1))
+  }
+  for (const signal of signals) process.on(signal, onSignal)
+  process.on("exit", stop)
+
+  const exec = async (tool, args) => {
+    const [command, wrapped] = runAs.wrap(join(bin, tool), args)
+    return capture(command, wrapped, 60_000)
+  }
+  const start = async () => {
+    dir = mkdtempSync(join(tmpdir(), CLUSTER_PREFIX))
+    writeFileSync(join(dir, "owner.pid"), `${process.pid}\n`)
+    runAs.chown(dir)
+    const data = join(dir, "data")
+    const log = join(dir, "postgres.log")
+    const init = await exec("initdb", [
+      "-D",
+      data,
+      "-U",
+      "postgres",
+      "-A",
+      "trust",
+      "-E",
+      "UTF8",
+      "--locale=C",
+      "--no-sync"
+    ])
+    if (stopped) throw new Error("interrupted")
+    if (init.code !== 0) throw new Error(`initdb failed (exit code ${init.code}): ${lastLines(init.output)}`)
+    let failure = ""
+    for (let tries = 0; tries < 3; tries++) {
+      const port = await freePort()
+      const options = [
+        "-c listen_addresses=127.0.0.1",
+        `-p ${port}`,
+        `-k '${dir}'`,
+        "-c fsync=off",
+        "-c synchronous_commit=off",
+        "-c full_page_writes=off",
+        "-c max_connections=200"
+      ].join(" ")
+      const started = await exec("pg_ctl", ["-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start"])
+      if (stopped) throw new Error("interrupted")
+      if (started.code === 0) return port
+      const serverLog = readText(log)
+      failure = `pg_ctl start failed (exit code ${started.code}): ${lastLines(`${started.output}\n${serverLog}`)}`
+      // Another process took the port between our probe and the server's bind: try a new one.
+      if (!/could not bind|address already in use/i.test(serverLog)) break
+    }
+    throw new Error(failure)
+  }
+  return { start, stop }
 }
 
 const test = async (vitestArgs) => {
@@ -307,15 +578,26 @@ const test = async (vitestArgs) => {
       hint: "The TypeScript errors are above."
     }
   ]
-  for (const phase of phases) {
-    say(`${phase.name}…`)
-    const code = await pnpm(phase.args)
-    if (code !== 0) throw new Failure(`${phase.name} failed (exit code ${code}). ${phase.hint}`, code)
+  // The throwaway Postgres (about a second) starts while lint and typecheck run; its output goes to a log.
+  const postgres = maybeStartPostgres()
+  postgres.catch(() => {}) // awaited below; a CI failure must not surface as an unhandled rejection first
+  try {
+    for (const phase of phases) {
+      say(`${phase.name}…`)
+      const code = await pnpm(phase.args)
+      if (code !== 0) throw new Failure(`${phase.name} failed (exit code ${code}). ${phase.hint}`, code)
+    }
+    const database = await postgres
+    say(database.line)
+    const env = { ...process.env, ...database.env }
+    say(`tests (vitest run${vitestArgs.length ? ` ${vitestArgs.join(" ")}` : ""})…`)
+    const code = await pnpm(["exec", "vitest", "run", ...vitestArgs], { env })
+    if (code !== 0)
+      throw new Failure(`tests (vitest) failed (exit code ${code}); see the report above.`, code)
+  } finally {
+    const started = await postgres.catch(() => undefined)
+    started?.stop()
   }
-  const env = { ...process.env, ...maybeStartPostgres() }
-  say(`tests (vitest run${vitestArgs.length ? ` ${vitestArgs.join(" ")}` : ""})…`)
-  const code = await pnpm(["exec", "vitest", "run", ...vitestArgs], { env })
-  if (code !== 0) throw new Failure(`tests (vitest) failed (exit code ${code}); see the report above.`, code)
   say("all checks passed")
   return 0
 }
@@ -342,7 +624,8 @@ const main = async ([command, ...args]) => {
       return runExample("examples/server/dist/main.js", args, "starting the server (Ctrl-C stops it)…")
     case "test":
       await setup()
-      return test(args)
+      // `node scripts/lathe-dev.mjs test -- --project x` means the same as `npm test -- --project x`.
+      return test(args[0] === "--" ? args.slice(1) : args)
     case "lathe":
       setupStdout = 2
       await setup()

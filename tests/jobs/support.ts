@@ -1,4 +1,4 @@
-import { EventBus, Ids, JobEngine, JobHandlers, JobWorker } from "@lathe/core"
+import { Ids, JobEngine, JobHandlers, JobWorker } from "@lathe/core"
 import { layerMemory } from "@lathe/storage/testing"
 import { Layer } from "effect"
 
@@ -7,7 +7,7 @@ export const engineLayer = (
   handlers: ReadonlyArray<JobHandlers.JobHandler>,
   worker: Partial<JobWorker.Options> = {}
 ) => {
-  const base = Layer.mergeAll(layerMemory, EventBus.layerMemory, Ids.layerUuidV7, JobHandlers.layer(handlers))
+  const base = Layer.mergeAll(layerMemory, Ids.layerUuidV7, JobHandlers.layer(handlers))
   const engine = JobEngine.layer
   const workers = JobWorker.layer({
     nodeId: "test-node",

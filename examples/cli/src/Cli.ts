@@ -1,15 +1,16 @@
 /**
- * The `lathe` command: `serve`, `health`, `config` (more arrive with the jobs: `clone`, `jobs`, `resume` …).
+ * The `lathe` command: `serve`, `health`, `config`, `db copy` (more arrive with the jobs: `clone`, `jobs`, `resume` …).
  *
  * Output goes through Effect's `Console`, so tests run the command in-process and capture what it prints.
  *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { FileSystem, HttpClient, HttpClientRequest, HttpClientResponse, Path } from "@effect/platform"
 import { Config, Health } from "@lathe/core"
 import * as Host from "@lathe/example-server"
-import { Cause, Console, Data, Duration, Effect, Option, type Redacted } from "effect"
+import { Copy } from "@lathe/storage"
+import { Cause, Console, Data, Duration, Effect, Option, Redacted } from "effect"
 import pkg from "../package.json" with { type: "json" }
 
 /**
@@ -194,6 +195,146 @@ const serveCommand = Command.make("serve", {}, () =>
   )
 )
 
+const formatBytes = (bytes: number): string =>
+  bytes < 1024
+    ? `${bytes} B`
+    : bytes < 1024 * 1024
+      ? `${(bytes / 1024).toFixed(1)} kB`
+      : `${(bytes / (1024 * 1024)).toFixed(1)} MB`
+
+/**
+ * The summary `lathe db copy` prints once the copy verified: rows per table on both sides, then blobs.
+ *
+ * @since 0.1.0
+ */
+export const formatCopyReport = (report: Copy.Report, elapsedMs: number): string => {
+  const rows = report.tables.reduce((sum, table) => sum + table.target, 0)
+  return [
+    table([
+      ["TABLE", "SOURCE", "TARGET", "CHECK"],
+      ...report.tables.map((t) => [
+        t.table,
+        String(t.source),
+        String(t.target),
+        t.source === t.target ? "ok" : "DIFFERS"
+      ]),
+      [
+        "blobs",
+        String(report.blobs.source),
+        String(report.blobs.target),
+        `${report.blobs.verified} re-hashed, SHA-256 ok (${formatBytes(report.blobs.bytes)})`
+      ]
+    ]),
+    "",
+    `Copied ${rows} rows and ${report.blobs.source} blobs in ${(elapsedMs / 1000).toFixed(1)} s; row counts and blob hashes verified.`
+  ].join("\n")
+}
+
+/** Prints a line when a table is done, and about every tenth of a large one. */
+const progressPrinter = () => {
+  const printed = new Map<string, number>()
+  return (progress: Copy.Progress): Effect.Effect<void> => {
+    switch (progress._tag) {
+      case "Table": {
+        const { table: name, copied, total } = progress
+        const step = Math.floor((copied * 10) / Math.max(total, 1))
+        if (copied === 0 || (copied < total && step <= (printed.get(name) ?? 0))) return Effect.void
+        printed.set(name, step)
+        return Console.log(
+          `  ${name.padEnd(16)}${copied === total ? `${total} ${total === 1 ? "row" : "rows"}` : `${copied}/${total} rows…`}`
+        )
+      }
+      case "Blobs": {
+        const { copied, total, bytes } = progress
+        if (copied !== total)
+          return copied === 0 ? Effect.void : Console.log(`  ${"blobs".padEnd(16)}${copied}/${total}…`)
+        return Console.log(`  ${"blobs".padEnd(16)}${total} (${formatBytes(bytes)})`)
+      }
+      case "Verify":
+        return Console.log("Verifying row counts and blob hashes…")
+    }
+  }
+}
+
+const copyCommand = Command.make(
+  "copy",
+  {
+    from: Options.text("from").pipe(
+      Options.withDescription(
+        "The SQLite database to copy from (a file, e.g. .lathe/lathe.db). Stop Lathe first."
+      )
+    ),
+    to: Options.redacted("to").pipe(
+      Options.withDescription(
+        "The database to copy into: postgres://user:password@host:port/database (or sqlite:<file>). It must be empty unless --overwrite is given."
+      )
+    ),
+    blobs: Options.text("blobs").pipe(
+      Options.withDescription(
+        "The source's blob directory (default: the 'blobs' directory beside the --from file, if there is one)."
+      ),
+      Options.optional
+    ),
+    overwrite: Options.boolean("overwrite").pipe(
+      Options.withDescription(
+        "Replace the data the target already has (default: refuse to copy into a database with data)."
+      )
+    ),
+    batchSize: Options.integer("batch-size").pipe(
+      Options.withDescription("Rows per batch (1 to 1000)."),
+      Options.withDefault(500)
+    )
+  },
+  ({ from, to, blobs, overwrite, batchSize }) =>
+    Effect.gen(function* () {
+      const path = yield* Path.Path
+      const fs = yield* FileSystem.FileSystem
+      const defaultBlobs = path.join(path.dirname(path.resolve(from)), "blobs")
+      const blobDirectory = Option.isSome(blobs)
+        ? blobs.value
+        : (yield* fs.exists(defaultBlobs).pipe(Effect.orElseSucceed(() => false)))
+          ? defaultBlobs
+          : undefined
+      const target = Redacted.value(to)
+      // Only ever print the target without its password (and not at all when it is not a parseable URL).
+      const shownTarget = !target.includes("://")
+        ? target
+        : URL.canParse(target)
+          ? redactUrl(target)
+          : "<the --to URL, which cannot be parsed>"
+      yield* Console.log(
+        `Copying ${path.resolve(from)} (${blobDirectory === undefined ? "no blob directory" : `blobs: ${path.resolve(blobDirectory)}`}) to ${shownTarget}`
+      )
+      const started = Date.now()
+      const report = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const source = yield* Copy.open({
+            database: from,
+            role: "source",
+            ...(blobDirectory === undefined ? {} : { blobDirectory })
+          })
+          const destination = yield* Copy.open({ database: to, role: "target" })
+          return yield* Copy.copy(source, destination, {
+            overwrite,
+            batchSize,
+            onProgress: progressPrinter()
+          })
+        })
+      ).pipe(Effect.mapError((error) => new CliError({ message: `db copy failed: ${error.message}` })))
+      yield* Console.log("")
+      yield* Console.log(formatCopyReport(report, Date.now() - started))
+    })
+).pipe(
+  Command.withDescription(
+    "Copy every table and blob of a SQLite deployment into another database (Postgres), then verify row counts and SHA-256 hashes."
+  )
+)
+
+const dbCommand = Command.make("db", {}, () => Console.log("lathe db: run 'lathe db copy --help'")).pipe(
+  Command.withDescription("Database tools."),
+  Command.withSubcommands([copyCommand])
+)
+
 /**
  * The `lathe` command and its subcommands.
  *
@@ -203,7 +344,7 @@ export const command = Command.make("lathe", {}, () =>
   Console.log(`lathe ${version}: run 'lathe --help' for the commands`)
 ).pipe(
   Command.withDescription("Lathe: durable, resumable AI app builders."),
-  Command.withSubcommands([serveCommand, healthCommand, configCommand])
+  Command.withSubcommands([serveCommand, healthCommand, configCommand, dbCommand])
 )
 
 /**

@@ -10,12 +10,12 @@ import { Job, type JobEvent, type Json, type JsonObject, type Task } from "./Dom
 import { IllegalTransition, type NotFound, type StorageError, ValidationError } from "./Errors.js"
 import * as EventBus from "./EventBus.js"
 import { IdGenerator, JobId, type SessionId } from "./Ids.js"
-import { appendEvent, transitionJob } from "./internal/jobs.js"
+import { appendEvent, publishEvent, transitionJob } from "./internal/jobs.js"
 import * as JobHandlers from "./JobHandlers.js"
 import { type ApprovalDecision, ApprovalDecision as ApprovalDecisionSchema } from "./JobHandlers.js"
 import * as JobStateMachine from "./JobStateMachine.js"
 import type { Page, PageRequest } from "./Page.js"
-import { EventLog, type JobFilter, JobStore, TaskStore } from "./Stores.js"
+import { EventLog, type JobFilter, JobStore, TaskStore, type Transactor } from "./Stores.js"
 
 /**
  * Options of `enqueue`.
@@ -154,9 +154,10 @@ export const make = Effect.gen(function* () {
   const bus = yield* EventBus.EventBus
   const handlers = yield* JobHandlers.JobHandlers
   const ids = yield* IdGenerator
-  const context = yield* Effect.context<JobStore | EventLog | EventBus.EventBus | TaskStore>()
-  const provide = <A, E>(effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus | TaskStore>) =>
-    Effect.provide(effect, context)
+  const context = yield* Effect.context<JobStore | EventLog | EventBus.EventBus | TaskStore | Transactor>()
+  const provide = <A, E>(
+    effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus | TaskStore | Transactor>
+  ) => Effect.provide(effect, context)
 
   const enqueue: JobEngine["Type"]["enqueue"] = (type, input, options = {}) =>
     Effect.gen(function* () {
@@ -176,38 +177,43 @@ export const make = Effect.gen(function* () {
         )
       )
       const now = yield* DateTime.now
-      const job = new Job({
-        id: JobId.make(yield* ids.next),
-        sessionId: options.sessionId ?? null,
-        type,
-        state: "queued",
-        input,
-        output: null,
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-        parentJobId: options.parentJobId ?? null,
-        idempotencyKey: options.idempotencyKey ?? null,
-        attempt: 0,
-        maxAttempts: options.maxAttempts ?? handler.value.maxAttempts ?? 3,
-        runAt: options.runAt ?? now,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        affinity: options.affinity ?? null,
-        priority: options.priority ?? 0
+      const job = new Job(
+        {
+          id: JobId.make(yield* ids.next),
+          sessionId: options.sessionId ?? null,
+          type,
+          state: "queued",
+          input,
+          output: null,
+          error: null,
+          createdAt: now,
+          updatedAt: now,
+          parentJobId: options.parentJobId ?? null,
+          idempotencyKey: options.idempotencyKey ?? null,
+          attempt: 0,
+          maxAttempts: options.maxAttempts ?? handler.value.maxAttempts ?? 3,
+          runAt: options.runAt ?? now,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          affinity: options.affinity ?? null,
+          priority: options.priority ?? 0
+        },
+        // Built from decoded input and validated options; the store validates it once more before writing.
+        true
+      )
+      // The job and its `job-created` event are written together (one round trip on Postgres).
+      const result = yield* jobs.insert(job, {
+        event: {
+          type: "job-created",
+          payload: { type, attempt: 0, ...(job.parentJobId ? { parentJobId: job.parentJobId } : {}) },
+          createdAt: now
+        }
       })
-      const result = yield* jobs.insert(job)
       if (result.created) {
-        yield* provide(
-          appendEvent(result.job, "job-created", {
-            type,
-            attempt: 0,
-            ...(job.parentJobId ? { parentJobId: job.parentJobId } : {})
-          })
-        )
+        if (result.event !== undefined) yield* provide(publishEvent(result.job, result.event))
         yield* bus.sendControl({ kind: "wake", jobType: type })
       }
-      return result
+      return { job: result.job, created: result.created }
     }).pipe(Effect.withSpan("JobEngine.enqueue", { attributes: { "job.type": type } }))
 
   const get: JobEngine["Type"]["get"] = (id) =>
@@ -374,7 +380,7 @@ export const make = Effect.gen(function* () {
 export const layer: Layer.Layer<
   JobEngine,
   never,
-  JobStore | TaskStore | EventLog | EventBus.EventBus | JobHandlers.JobHandlers | IdGenerator
+  JobStore | TaskStore | EventLog | Transactor | EventBus.EventBus | JobHandlers.JobHandlers | IdGenerator
 > = Layer.effect(JobEngine, make)
 
 /**

@@ -24,7 +24,7 @@ import {
   Schema,
   Stream
 } from "effect"
-import { type Job, Json, type JsonObject, Task } from "./Domain.js"
+import { type Job, type JobEvent, Json, type JsonObject, Task } from "./Domain.js"
 import {
   ApprovalRejected,
   type ErrorInfo,
@@ -36,10 +36,10 @@ import {
 } from "./Errors.js"
 import * as EventBus from "./EventBus.js"
 import { IdGenerator, type JobId, TaskId } from "./Ids.js"
-import { appendEvent, transitionJob } from "./internal/jobs.js"
+import { appendEvent, publishEvent, recordEvent, transitionJob } from "./internal/jobs.js"
 import { approvalStep } from "./JobEngine.js"
 import * as JobHandlers from "./JobHandlers.js"
-import { type EventLog, JobStore, TaskStore } from "./Stores.js"
+import { type EventLog, JobStore, TaskStore, Transactor } from "./Stores.js"
 
 /**
  * Worker settings.
@@ -143,15 +143,18 @@ export const make = (options: Options) =>
     const bus = yield* EventBus.EventBus
     const handlers = yield* JobHandlers.JobHandlers
     const ids = yield* IdGenerator
-    const storeContext = yield* Effect.context<JobStore | EventLog | EventBus.EventBus>()
-    const provide = <A, E>(effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus>) =>
-      Effect.provide(effect, storeContext)
+    const transactor = yield* Transactor
+    const storeContext = yield* Effect.context<JobStore | EventLog | EventBus.EventBus | Transactor>()
+    const provide = <A, E>(
+      effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus | Transactor>
+    ) => Effect.provide(effect, storeContext)
 
     const owner = `${options.nodeId}:${(yield* ids.next).slice(-12)}`
     const concurrency = Math.max(1, options.concurrency ?? 4)
     const leaseMs = Duration.toMillis(options.lease ?? "30 seconds")
     const heartbeatMs = Duration.toMillis(options.heartbeat ?? Duration.millis(leaseMs / 3))
     const pollMs = Duration.toMillis(options.poll ?? "1 second")
+    const workerScope = yield* Effect.scope
     const fibers = yield* FiberMap.make<JobId>()
     const runningTypes = new Map<JobId, string>()
     const stopReasons = new Map<JobId, StopReason>()
@@ -224,6 +227,11 @@ export const make = (options: Options) =>
               })
             )
           )
+          if (task.state === "completed") {
+            // Another worker (which held the job before this one) completed the step since we looked.
+            yield* emit("step-replay", { step: name })
+            return yield* decodeStepOutput(name, task.output, stepOptions.schema)
+          }
           yield* emit("step-start", { step: name, attempt: task.attempt })
           const started = Date.now()
           let run = effect
@@ -324,9 +332,17 @@ export const make = (options: Options) =>
             }
             yield* orLost(
               provide(
-                transitionJob(job.id, "await-approval", () => ({ leaseOwner: null, leaseExpiresAt: null }), {
-                  approval: name
-                })
+                // Parked, not failed: this attempt does not count against maxAttempts.
+                transitionJob(
+                  job.id,
+                  "await-approval",
+                  (current) => ({
+                    leaseOwner: null,
+                    leaseExpiresAt: null,
+                    attempt: Math.max(0, current.attempt - 1)
+                  }),
+                  { approval: name }
+                )
               ).pipe(Effect.catchTag("IllegalTransition", () => stop(job.id, "lost")))
             )
             return yield* stop(job.id, "park")
@@ -348,7 +364,10 @@ export const make = (options: Options) =>
             Effect.flatMap(Schema.decodeUnknown(Json)),
             Effect.orElseSucceed(() => null)
           )
-          yield* provide(transitionJob(job.id, "complete", () => ({ ...release, output, error: null })))
+          yield* provide(
+            // `job` (as claimed) is passed as known: the compare-and-set checks it is still current.
+            transitionJob(job.id, "complete", () => ({ ...release, output, error: null }), {}, owner, job)
+          )
           return
         }
         if (Cause.isInterruptedOnly(exit.cause)) {
@@ -362,22 +381,28 @@ export const make = (options: Options) =>
                 (current, now) => ({ ...release, runAt: now, attempt: Math.max(0, current.attempt - 1) }),
                 {
                   reason: "worker shutdown"
-                }
+                },
+                owner,
+                job
               )
             )
           } else if (reason === "pause") {
+            // Stopped at a step boundary: not a failed attempt, so it does not count against maxAttempts.
             const current = yield* jobs.get(job.id)
             if (current.state === "paused" && current.leaseOwner === owner) {
-              yield* jobs.update({ ...current, ...release }, "paused")
+              yield* jobs.update(
+                { ...current, ...release, attempt: Math.max(0, current.attempt - 1) },
+                "paused"
+              )
             }
           }
           return
         }
         const error = Cause.squash(exit.cause)
         const info: ErrorInfo = toErrorInfo(error, (yield* Ref.get(failedStep)) ?? undefined)
-        const current = yield* jobs.get(job.id)
-        if (info.retryable && current.attempt < current.maxAttempts) {
-          const delay = yield* retryDelay(current.attempt, options.retryBase, options.retryMax)
+        // attempt and maxAttempts do not change while the job runs: the claimed copy has them.
+        if (info.retryable && job.attempt < job.maxAttempts) {
+          const delay = yield* retryDelay(job.attempt, options.retryBase, options.retryMax)
           yield* provide(
             transitionJob(
               job.id,
@@ -387,30 +412,38 @@ export const make = (options: Options) =>
                 error: info,
                 runAt: DateTime.add(now, { millis: Duration.toMillis(delay) })
               }),
-              { error: info.message, retryInMs: Duration.toMillis(delay) }
+              { error: info.message, retryInMs: Duration.toMillis(delay) },
+              owner,
+              job
             )
           )
+          // Wake this worker when the retry is due instead of waiting for the next poll.
+          yield* Effect.forkIn(Effect.delay(Queue.offer(wake, undefined), delay), workerScope)
         } else {
           yield* provide(
-            transitionJob(job.id, "fail", () => ({ ...release, error: info }), { error: info.message })
+            transitionJob(
+              job.id,
+              "fail",
+              () => ({ ...release, error: info }),
+              { error: info.message },
+              owner,
+              job
+            )
           )
         }
-      }).pipe(safely)
+      }).pipe(
+        // The job is no longer ours (its lease lapsed and another worker took it, or it was cancelled): the
+        // outcome of this run is not recorded; the job's current owner decides.
+        Effect.catchTag("IllegalTransition", (error) =>
+          Effect.logDebug("job worker: outcome not recorded, the job moved on", error)
+        ),
+        safely
+      )
 
-    const runJob = (job: Job) =>
+    const runJob = (job: Job, claimed: JobEvent) =>
       Effect.gen(function* () {
         const handler = Option.getOrThrow(handlers.get(job.type))
-        yield* safely(
-          provide(
-            appendEvent(job, "job-state", {
-              from: "queued",
-              to: "running",
-              event: "claim",
-              attempt: job.attempt,
-              owner
-            })
-          )
-        )
+        yield* safely(provide(publishEvent(job, claimed)))
         const failedStep = yield* Ref.make<string | undefined>(undefined)
         const controller = new AbortController()
         const program = Schema.decodeUnknown(handler.input)(job.input).pipe(
@@ -459,18 +492,35 @@ export const make = (options: Options) =>
       for (const batch of batches) {
         const limit = Math.min(batch.limit, free - claimedCount)
         if (limit <= 0) continue
-        const claimed = yield* jobs.claim({
-          owner,
-          nodeId: options.nodeId,
-          now,
-          leaseExpiresAt: leaseUntil(now),
-          types: batch.types,
-          limit,
-          ...(options.maxPerSession !== undefined ? { maxPerSession: options.maxPerSession } : {})
-        })
-        for (const job of claimed) {
+        // The claim and its `job-state` events commit together.
+        const claimed = yield* transactor.withTransaction(
+          Effect.flatMap(
+            jobs.claim({
+              owner,
+              nodeId: options.nodeId,
+              now,
+              leaseExpiresAt: leaseUntil(now),
+              types: batch.types,
+              limit,
+              ...(options.maxPerSession !== undefined ? { maxPerSession: options.maxPerSession } : {})
+            }),
+            (claimed) =>
+              Effect.forEach(claimed, (job) =>
+                provide(
+                  recordEvent(job.id, "job-state", {
+                    from: "queued",
+                    to: "running",
+                    event: "claim",
+                    attempt: job.attempt,
+                    owner
+                  })
+                ).pipe(Effect.map((event) => ({ job, event })))
+              )
+          )
+        )
+        for (const { job, event } of claimed) {
           runningTypes.set(job.id, job.type)
-          yield* FiberMap.run(fibers, job.id, runJob(job))
+          yield* FiberMap.run(fibers, job.id, runJob(job, event))
         }
         claimedCount += claimed.length
       }
@@ -504,19 +554,23 @@ export const make = (options: Options) =>
     )
 
     const sweepLoop = Effect.gen(function* () {
-      const expired = yield* jobs.requeueExpired(yield* DateTime.now)
-      for (const job of expired) {
-        yield* safely(
-          provide(
-            appendEvent(job, "job-state", {
-              from: "running",
-              to: "queued",
-              event: "lease-expire",
-              attempt: job.attempt
-            })
+      const now = yield* DateTime.now
+      // The requeue and its `job-state` events commit together.
+      const expired = yield* transactor.withTransaction(
+        Effect.flatMap(jobs.requeueExpired(now), (expired) =>
+          Effect.forEach(expired, (job) =>
+            provide(
+              recordEvent(job.id, "job-state", {
+                from: "running",
+                to: "queued",
+                event: "lease-expire",
+                attempt: job.attempt
+              })
+            ).pipe(Effect.map((event) => ({ job, event })))
           )
         )
-      }
+      )
+      for (const { job, event } of expired) yield* safely(provide(publishEvent(job, event)))
       if (expired.length > 0) yield* Queue.offer(wake, undefined)
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning("job worker: lease sweep failed", error)),
@@ -569,5 +623,5 @@ export const layer = (
 ): Layer.Layer<
   JobWorker,
   never,
-  JobStore | TaskStore | EventLog | EventBus.EventBus | JobHandlers.JobHandlers | IdGenerator
+  JobStore | TaskStore | EventLog | Transactor | EventBus.EventBus | JobHandlers.JobHandlers | IdGenerator
 > => Layer.scoped(JobWorker, make(options))

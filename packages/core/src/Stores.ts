@@ -100,6 +100,17 @@ export interface ClaimRequest {
 }
 
 /**
+ * An event to append to a job's log (the store assigns its `seq`).
+ *
+ * @since 0.1.0
+ */
+export interface NewJobEvent {
+  readonly type: string
+  readonly payload: JsonObject
+  readonly createdAt: DateTime.Utc
+}
+
+/**
  * Jobs. State changes are compare-and-set on the expected current state, so two workers can never both win.
  *
  * @since 0.1.0
@@ -111,12 +122,28 @@ export class JobStore extends Context.Tag("@lathe/core/JobStore")<
      * Inserts a job. When it carries an idempotency key that already exists for the same session and type,
      * returns the existing job with `created: false` instead.
      */
-    readonly insert: (job: Job) => Fx<{ readonly job: Job; readonly created: boolean }>
+    readonly insert: (
+      job: Job,
+      options?: {
+        /** Appended as the job's first event in the same write (only when the job is created). */
+        readonly event?: NewJobEvent
+      }
+    ) => Fx<{ readonly job: Job; readonly created: boolean; readonly event?: JobEvent }>
     readonly get: (id: JobId) => Fx<Job, NotFound>
     /** Newest first. */
     readonly list: (filter: JobFilter, page?: PageRequest) => Fx<Page<Job>, ValidationError>
     /** Writes `job` if the stored row is still in `expected` state; `Conflict` otherwise. */
     readonly update: (job: Job, expected: JobState) => Fx<Job, NotFound | Conflict>
+    /**
+     * A state change with its event: writes `job` if the stored row is still in `expected.state` (and, with
+     * `expected.owner`, still leased by that owner) and appends `event` to the job's log, atomically (one
+     * statement on Postgres). `Conflict` when the row moved on.
+     */
+    readonly transition: (
+      job: Job,
+      expected: { readonly state: JobState; readonly owner?: string },
+      event: NewJobEvent
+    ) => Fx<{ readonly job: Job; readonly event: JobEvent }, NotFound | Conflict>
     /**
      * Atomically moves up to `limit` runnable jobs (queued, `runAt` due, affinity matching) to running,
      * increments their attempt and sets the lease. Highest priority first, then oldest.
@@ -255,6 +282,14 @@ export class EventLog extends Context.Tag("@lathe/core/EventLog")<
       payload: JsonObject,
       createdAt: DateTime.Utc
     ) => Fx<JobEvent, NotFound>
+    /**
+     * Appends one event to each of several jobs (a claim's or a sweep's `job-state` events) in one statement;
+     * the result is in input order. Each job appears at most once; `NotFound` if one does not exist (then
+     * nothing is appended).
+     */
+    readonly appendMany: (
+      events: ReadonlyArray<NewJobEvent & { readonly jobId: JobId }>
+    ) => Fx<ReadonlyArray<JobEvent>, NotFound>
     /** Events with `seq > afterSeq`, oldest first, at most `limit`. */
     readonly list: (
       jobId: JobId,

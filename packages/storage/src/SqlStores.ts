@@ -11,7 +11,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Domain, Errors, type Ids, Page, Stores } from "@lathe/core"
-import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import {
   type Dialect,
   decodeCursor,
@@ -21,6 +21,7 @@ import {
   fromMs,
   fromMsOrNull,
   isForeignKeyViolation,
+  isNotNullViolation,
   isUniqueViolation,
   json,
   num,
@@ -198,17 +199,35 @@ const decodeCheckpoint = decodeRow(Domain.Checkpoint, "checkpoint")
 const decodeTimeline = decodeRow(Domain.TimelineEvent, "timeline event")
 const decodeJobEvent = decodeRow(Domain.JobEvent, "job event")
 
+/** Maps a row, then decodes it; a mapping that throws (unparseable JSON, an impossible timestamp) fails too. */
+const decodeMapped = <A>(
+  decode: (row: unknown) => Effect.Effect<A, Errors.StorageError>,
+  map: (r: Row) => unknown,
+  row: Row
+): Effect.Effect<A, Errors.StorageError> =>
+  Effect.try({
+    try: () => map(row),
+    catch: (error) =>
+      new Errors.StorageError({
+        operation: "row.decode",
+        retryable: false,
+        message: `a stored row cannot be read: ${error instanceof Error ? error.message.slice(0, 200) : "invalid value"}`
+      })
+  }).pipe(Effect.flatMap(decode))
+
 const decodeAll =
   <A>(decode: (row: unknown) => Effect.Effect<A, Errors.StorageError>, map: (r: Row) => unknown) =>
   (rows: ReadonlyArray<Row>) =>
-    Effect.forEach(rows, (row) => decode(map(row)))
+    Effect.forEach(rows, (row) => decodeMapped(decode, map, row))
 
 const first = <A>(
   rows: ReadonlyArray<Row>,
   decode: (row: unknown) => Effect.Effect<A, Errors.StorageError>,
   map: (r: Row) => unknown
 ): Effect.Effect<Option.Option<A>, Errors.StorageError> =>
-  rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.map(decode(map(rows[0])), Option.some)
+  rows[0] === undefined
+    ? Effect.succeed(Option.none())
+    : Effect.map(decodeMapped(decode, map, rows[0]), Option.some)
 
 // ---------------------------------------------------------------------------------------------------------
 // The stores
@@ -233,6 +252,13 @@ export const make = Effect.gen(function* () {
         ? Effect.zipRight(sql`UPDATE lathe_meta SET value = value WHERE key = 'write_lock'`, effect)
         : effect
     )
+  /**
+   * A write transaction whose first statement is itself a write (an INSERT or UPDATE): that statement takes
+   * SQLite's write lock, so no extra lock statement is needed.
+   */
+  const writeFirstTransaction = <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | SqlError, R> => sql.withTransaction(effect)
 
   const cursorCondition = (column: string, cursor: string | undefined, direction: "asc" | "desc") =>
     cursor === undefined
@@ -353,8 +379,50 @@ export const make = Effect.gen(function* () {
       filter.states && filter.states.length > 0 ? sql.in("state", filter.states) : sql`1=1`
     ])
 
+  // --- job events, shared by the job store (state changes with their event) and the event log -------------
+  const checkEventType = (type: string) =>
+    type.length === 0
+      ? Effect.fail(
+          new Errors.StorageError({
+            operation: "job event.encode",
+            retryable: false,
+            message: "refusing to write an invalid job event: its type is empty"
+          })
+        )
+      : Effect.void
+  // Every field is already typed (the payload is a JsonObject and was just serialized), so the event is built
+  // without a second validation pass: this runs several times per job.
+  const storedEvent = (jobId: Ids.JobId, seq: unknown, event: Stores.NewJobEvent) =>
+    new Domain.JobEvent(
+      { jobId, seq: num(seq), type: event.type, payload: event.payload, createdAt: event.createdAt },
+      true
+    )
+  // SQLite has one writer at a time, so an event's number is the log's last number plus one, read in the
+  // same statement. (Postgres numbers events from the job row instead, see `EventLog.append`.)
+  const insertEventSqlite = (jobId: Ids.JobId, event: Stores.NewJobEvent) =>
+    sql`INSERT INTO job_events (job_id, seq, type, payload, created_at)
+      SELECT j.id, COALESCE((SELECT MAX(e.seq) FROM job_events e WHERE e.job_id = j.id), 0) + 1,
+        ${event.type}, ${json(event.payload)}, ${toMs(event.createdAt)}
+      FROM jobs j WHERE j.id = ${jobId} RETURNING seq`
+  const lostCompareAndSet = (
+    job: Domain.Job,
+    expected: { readonly state: string; readonly owner?: string }
+  ) =>
+    Effect.flatMap(getJob(job.id), (current) =>
+      Effect.fail(
+        new Errors.Conflict({
+          message:
+            current.state !== expected.state
+              ? `job ${job.id} is ${current.state}, expected ${expected.state}`
+              : `job ${job.id} is leased by ${current.leaseOwner ?? "nobody"}, expected ${expected.owner}`,
+          entity: "job",
+          id: job.id
+        })
+      )
+    )
+
   const jobs: Stores.JobStore["Type"] = {
-    insert: (job) =>
+    insert: (job, options = {}) =>
       validateJob(job).pipe(
         Effect.zipRight(
           Effect.gen(function* () {
@@ -362,8 +430,36 @@ export const make = Effect.gen(function* () {
               const existing = yield* findByKey(job)
               if (Option.isSome(existing)) return { job: existing.value, created: false }
             }
-            return yield* sql`INSERT INTO jobs ${sql.insert(jobToRow(job))}`.pipe(
-              Effect.as({ job, created: true }),
+            const event = options.event
+            const write: Effect.Effect<
+              { job: Domain.Job; created: boolean; event?: Domain.JobEvent },
+              SqlError | Errors.StorageError
+            > =
+              event === undefined
+                ? Effect.as(sql`INSERT INTO jobs ${sql.insert(jobToRow(job))}`, { job, created: true })
+                : Effect.zipRight(
+                    checkEventType(event.type),
+                    dialect === "pg"
+                      ? // One round trip: the job and its first event.
+                        sql`WITH inserted AS (INSERT INTO jobs ${sql.insert({ ...jobToRow(job), last_event_seq: 1 })} RETURNING id)
+                          INSERT INTO job_events (job_id, seq, type, payload, created_at)
+                          SELECT id, 1, ${event.type}, ${json(event.payload)}, ${toMs(event.createdAt)} FROM inserted
+                          RETURNING seq`.pipe(
+                          Effect.map((rows) => ({
+                            job,
+                            created: true,
+                            event: storedEvent(job.id, rows[0]?.seq, event)
+                          }))
+                        )
+                      : writeFirstTransaction(
+                          Effect.zipRight(
+                            sql`INSERT INTO jobs ${sql.insert(jobToRow(job))}`,
+                            sql`INSERT INTO job_events (job_id, seq, type, payload, created_at)
+                              VALUES (${job.id}, 1, ${event.type}, ${json(event.payload)}, ${toMs(event.createdAt)})`
+                          )
+                        ).pipe(Effect.as({ job, created: true, event: storedEvent(job.id, 1, event) }))
+                  )
+            return yield* write.pipe(
               Effect.catchIf(
                 (error) => isUniqueViolation(error) && job.idempotencyKey !== null,
                 // Lost a race with a concurrent insert of the same key: return the winner.
@@ -412,22 +508,69 @@ export const make = Effect.gen(function* () {
         ),
         op("JobStore.update")
       ),
+    transition: (job, expected, event) =>
+      validateJob(job).pipe(
+        Effect.zipRight(checkEventType(event.type)),
+        Effect.zipRight(
+          Effect.gen(function* () {
+            const { id: _id, created_at: _created, ...changes } = jobToRow(job)
+            const owned = expected.owner === undefined ? sql`1=1` : sql`lease_owner = ${expected.owner}`
+            if (dialect === "pg") {
+              // One statement, so one round trip and atomic: the compare-and-set, the job row's event counter
+              // (its row lock orders concurrent appends) and the event.
+              const rows = yield* sql`WITH updated AS (
+                  UPDATE jobs SET ${sql.update(changes)}, last_event_seq = last_event_seq + 1
+                  WHERE id = ${job.id} AND state = ${expected.state} AND ${owned}
+                  RETURNING id, last_event_seq
+                )
+                INSERT INTO job_events (job_id, seq, type, payload, created_at)
+                SELECT id, last_event_seq, ${event.type}, ${json(event.payload)}, ${toMs(event.createdAt)} FROM updated
+                RETURNING seq`
+              if (rows[0] === undefined) return yield* lostCompareAndSet(job, expected)
+              return { job, event: storedEvent(job.id, rows[0].seq, event) }
+            }
+            const seq = yield* writeFirstTransaction(
+              Effect.gen(function* () {
+                const updated =
+                  yield* sql`UPDATE jobs SET ${sql.update(changes)} WHERE id = ${job.id} AND state = ${expected.state} AND ${owned} RETURNING id`
+                if (updated.length === 0) return undefined
+                const rows = yield* insertEventSqlite(job.id, event)
+                return rows[0]?.seq
+              })
+            )
+            if (seq === undefined) return yield* lostCompareAndSet(job, expected)
+            return { job, event: storedEvent(job.id, seq, event) }
+          })
+        ),
+        op("JobStore.transition")
+      ),
     claim: (request) =>
       Effect.gen(function* () {
         if (request.types.length === 0 || request.limit <= 0) return []
         const now = toMs(request.now)
         const lease = toMs(request.leaseExpiresAt)
-        const perSession =
+        const due = sql`j.state = 'queued' AND j.run_at <= ${now}
+          AND (j.affinity IS NULL OR j.affinity = ${request.nodeId}) AND ${sql.in("j.type", request.types)}`
+        const candidates =
           request.maxPerSession === undefined
-            ? sql`1=1`
-            : sql`(j.session_id IS NULL OR (SELECT COUNT(*) FROM jobs r WHERE r.session_id = j.session_id AND r.state = 'running') < ${request.maxPerSession})`
-        const candidates = sql`SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_at <= ${now}
-          AND (j.affinity IS NULL OR j.affinity = ${request.nodeId}) AND ${sql.in("j.type", request.types)} AND ${perSession}
-          ORDER BY j.priority DESC, j.run_at ASC, j.id ASC LIMIT ${request.limit}`
+            ? sql`SELECT j.id FROM jobs j WHERE ${due} ORDER BY j.priority DESC, j.run_at ASC, j.id ASC LIMIT ${request.limit}`
+            : // A session gets at most its free slots (maxPerSession minus its running jobs), counting the jobs
+              // of this same claim: its queued jobs are ranked, and only the first `free` ones are eligible.
+              sql`SELECT c.id FROM (SELECT j.id, j.session_id, j.priority, j.run_at,
+                  ROW_NUMBER() OVER (PARTITION BY j.session_id ORDER BY j.priority DESC, j.run_at ASC, j.id ASC) AS session_rank,
+                  (SELECT COUNT(*) FROM jobs r WHERE r.session_id = j.session_id AND r.state = 'running') AS session_running
+                FROM jobs j WHERE ${due}) c
+                WHERE c.session_id IS NULL OR c.session_running + c.session_rank <= ${request.maxPerSession}
+                ORDER BY c.priority DESC, c.run_at ASC, c.id ASC LIMIT ${request.limit}`
+        // Postgres: FOR UPDATE is not allowed beside a window function, so the ranked ids are locked one level up.
+        const locked =
+          request.maxPerSession === undefined
+            ? sql`${candidates} FOR UPDATE SKIP LOCKED`
+            : sql`SELECT l.id FROM jobs l WHERE l.id IN (${candidates}) AND l.state = 'queued' FOR UPDATE SKIP LOCKED`
         const rows = yield* dialect === "pg"
           ? sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
               lease_expires_at = ${lease}, updated_at = ${now}
-              WHERE id IN (${candidates} FOR UPDATE SKIP LOCKED) RETURNING *`
+              WHERE id IN (${locked}) RETURNING *`
           : // One statement: SQLite holds the write lock for its whole duration, so claims never overlap.
             sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
               lease_expires_at = ${lease}, updated_at = ${now}
@@ -814,31 +957,75 @@ export const make = Effect.gen(function* () {
   // --- job events -----------------------------------------------------------------------------------------
   const eventLog: Stores.EventLog["Type"] = {
     append: (jobId, type, payload, createdAt) =>
-      writeTransaction(
-        Effect.gen(function* () {
-          // The job row is the per-job sequence: incrementing it takes the row lock, so concurrent appends
-          // (from any process) get consecutive numbers with no gap and no duplicate.
-          const bumped =
-            yield* sql`UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = ${jobId} RETURNING last_event_seq`
-          if (bumped[0] === undefined) return yield* Effect.fail(notFound("job", jobId))
-          const seq = num(bumped[0].last_event_seq)
-          const event = yield* decodeJobEvent({
-            jobId,
-            seq,
-            type,
-            payload,
-            createdAt: DateTime.formatIso(createdAt)
-          })
-          yield* sql`INSERT INTO job_events ${sql.insert({
-            job_id: jobId,
-            seq,
-            type,
-            payload: json(payload),
-            created_at: toMs(createdAt)
-          })}`
-          return event
-        })
-      ).pipe(op("EventLog.append")),
+      Effect.gen(function* () {
+        yield* checkEventType(type)
+        const event = { type, payload, createdAt }
+        // One statement, so an append is atomic on its own (and joins the caller's transaction, if any) at the
+        // cost of a single round trip. Postgres: the job row is the per-job sequence; incrementing it takes
+        // the row lock, so concurrent appends (from any process) get consecutive numbers with no gap and no
+        // duplicate. SQLite: see `insertEventSqlite`.
+        const rows = yield* dialect === "pg"
+          ? sql`WITH bumped AS (
+                UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = ${jobId} RETURNING id, last_event_seq
+              )
+              INSERT INTO job_events (job_id, seq, type, payload, created_at)
+              SELECT id, last_event_seq, ${type}, ${json(payload)}, ${toMs(createdAt)} FROM bumped RETURNING seq`
+          : insertEventSqlite(jobId, event)
+        if (rows[0] === undefined) return yield* Effect.fail(notFound("job", jobId))
+        return storedEvent(jobId, rows[0].seq, event)
+      }).pipe(op("EventLog.append")),
+    appendMany: (events) =>
+      Effect.gen(function* () {
+        if (events.length === 0) return []
+        if (new Set(events.map((e) => e.jobId)).size !== events.length) {
+          return yield* Effect.dieMessage("EventLog.appendMany: a job appears more than once")
+        }
+        for (const event of events) yield* checkEventType(event.type)
+        // One statement for all: the same numbering as `append`, job by job.
+        const values = sql.join(
+          ", ",
+          false
+        )(
+          events.map((e, i) =>
+            dialect === "pg"
+              ? sql`(${e.jobId}::text, ${e.type}::text, ${json(e.payload)}::text, ${toMs(e.createdAt)}::bigint, ${i}::int)`
+              : sql`(${e.jobId}, ${e.type}, ${json(e.payload)}, ${toMs(e.createdAt)}, ${i})`
+          )
+        )
+        const rows = yield* dialect === "pg"
+          ? sql`WITH v (job_id, type, payload, created_at, ord) AS (VALUES ${values}),
+              bumped AS (
+                UPDATE jobs j SET last_event_seq = j.last_event_seq + 1 FROM v WHERE j.id = v.job_id
+                RETURNING j.id, j.last_event_seq
+              )
+              INSERT INTO job_events (job_id, seq, type, payload, created_at)
+              SELECT v.job_id, b.last_event_seq, v.type, v.payload, v.created_at FROM v LEFT JOIN bumped b ON b.id = v.job_id
+              RETURNING job_id, seq`
+          : sql`WITH v (job_id, type, payload, created_at, ord) AS (VALUES ${values})
+              INSERT INTO job_events (job_id, seq, type, payload, created_at)
+              SELECT v.job_id, COALESCE((SELECT MAX(e.seq) FROM job_events e WHERE e.job_id = v.job_id), 0) + 1,
+                v.type, v.payload, v.created_at
+              FROM v
+              RETURNING job_id, seq`
+        const seqs = new Map(rows.map((r) => [r.job_id as string, r.seq]))
+        return events.map((e) => storedEvent(e.jobId, seqs.get(e.jobId), e))
+      }).pipe(
+        // A job that does not exist makes the one statement fail as a whole (SQLite: the foreign key; Postgres:
+        // no sequence number), so nothing was appended: name the missing job.
+        Effect.catchIf(
+          (error) => isForeignKeyViolation(error) || isNotNullViolation(error),
+          (error) =>
+            Effect.flatMap(
+              sql`SELECT id FROM jobs WHERE ${sql.in("id", events.map((e) => e.jobId))}`,
+              (rows) => {
+                const found = new Set(rows.map((r) => r.id as string))
+                const missing = events.find((e) => !found.has(e.jobId))
+                return missing === undefined ? Effect.fail(error) : Effect.fail(notFound("job", missing.jobId))
+              }
+            )
+        ),
+        op("EventLog.appendMany")
+      ),
     list: (jobId, options = {}) =>
       sql`SELECT * FROM job_events WHERE job_id = ${jobId} AND seq > ${options.afterSeq ?? 0}
         ORDER BY seq ASC LIMIT ${Math.min(Math.max(options.limit ?? 1000, 1), 10_000)}`.pipe(

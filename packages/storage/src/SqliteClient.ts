@@ -129,7 +129,8 @@ export interface Service {
 export class SqliteDatabase extends Context.Tag("@lathe/storage/SqliteDatabase")<SqliteDatabase, Service>() {}
 
 const describe = (code: string | undefined): { problem: SqliteFileProblem; text: string } => {
-  switch (code) {
+  // Extended result codes (`SQLITE_CORRUPT_INDEX`, `SQLITE_BUSY_SNAPSHOT` …) share their primary code's meaning.
+  switch (code?.match(/^SQLITE_[A-Z]+/)?.[0]) {
     case "SQLITE_NOTADB":
       return { problem: "not-a-database", text: "the file is not a SQLite database" }
     case "SQLITE_CORRUPT":
@@ -173,6 +174,22 @@ const fileError = (filename: string, operation: "open" | "probe", cause: unknown
     problem,
     message: `${verb} SQLite database ${filename}: ${text}`
   })
+}
+
+/**
+ * The {@link SqliteFileError} naming `filename` when a failure (a `SqlError`, a defect, a driver error) says
+ * the file itself is unusable: not a database, corrupt, unreadable, not writable or locked. `undefined` for
+ * every other failure (a constraint violation, a bad statement), which is not about the file.
+ *
+ * @since 0.1.0
+ */
+export const fileErrorOf = (
+  filename: string,
+  operation: "open" | "probe",
+  cause: unknown
+): SqliteFileError | undefined => {
+  const error = fileError(filename, operation, cause)
+  return error.problem === "unknown" ? undefined : error
 }
 
 /** Runs an effect and turns both its failures and its defects (better-sqlite3 throws) into a file error. */

@@ -13,7 +13,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { BlobStore, Errors, Stores } from "@lathe/core"
-import { Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
 import * as FsBlobStore from "./FsBlobStore.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlBlobStore from "./SqlBlobStore.js"
@@ -75,7 +75,19 @@ export const layer = (
     options.blobDirectory !== undefined
       ? FsBlobStore.layer({ directory: options.blobDirectory })
       : SqlBlobStore.layer
+  // A file that opens but is damaged further in (corrupt pages, locked for good) fails while migrating:
+  // report that as the file's problem, naming it, not as a bare driver error.
+  const migrations = Layer.effectDiscard(
+    Effect.flatMap(SqliteClient.SqliteDatabase, (database) =>
+      Migrations.run.pipe(
+        Effect.catchAllCause((cause): Effect.Effect<never, OpenError> => {
+          const fileError = SqliteClient.fileErrorOf(database.filename, "open", Cause.squash(cause))
+          return fileError === undefined ? Effect.failCause(cause) : Effect.fail(fileError)
+        })
+      )
+    )
+  )
   // The stores depend on the migrations layer, so migrations finish before any store is built.
-  const storage = Layer.mergeAll(SqlStores.layer, blobs).pipe(Layer.provide(layerMigrations))
+  const storage = Layer.mergeAll(SqlStores.layer, blobs).pipe(Layer.provide(migrations))
   return Layer.provideMerge(storage, client)
 }

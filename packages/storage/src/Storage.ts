@@ -6,8 +6,9 @@
  * @since 0.1.0
  */
 import type { FileSystem, Path } from "@effect/platform"
-import { Config, Errors, type Health } from "@lathe/core"
+import { Config, Errors, EventBus, type Health } from "@lathe/core"
 import { Context, Effect, Layer, Redacted } from "effect"
+import * as PgEventBus from "./PgEventBus.js"
 import * as PgStorage from "./PgStorage.js"
 import * as SqliteClient from "./SqliteClient.js"
 import * as SqliteStorage from "./SqliteStorage.js"
@@ -27,14 +28,20 @@ export class Database extends Context.Tag("@lathe/storage/Database")<
   }
 >() {}
 
-/** Every storage port plus {@link Database}. @since 0.1.0 */
-export type Ports = SqliteStorage.StoragePorts | Database
+/**
+ * Every storage port plus {@link Database} and the `EventBus` that suits the backend (in-process on SQLite,
+ * `LISTEN/NOTIFY` across nodes on Postgres), so a host takes its bus from its storage.
+ *
+ * @since 0.1.0
+ */
+export type Ports = SqliteStorage.StoragePorts | Database | EventBus.EventBus
 
 /** @since 0.1.0 */
 export type OpenError = SqliteStorage.OpenError | Errors.StorageError
 
 /**
- * Storage on a SQLite file, with {@link Database}.
+ * Storage on a SQLite file, with {@link Database} and an in-process `EventBus` (one node: other processes on
+ * the same file learn of cancels through their heartbeat and of new work at their next poll).
  *
  * @since 0.1.0
  */
@@ -42,31 +49,47 @@ export const layerSqlite = (
   options: SqliteStorage.Options
 ): Layer.Layer<Ports, OpenError, FileSystem.FileSystem | Path.Path> =>
   Layer.provideMerge(
-    Layer.effect(
-      Database,
-      Effect.map(SqliteClient.SqliteDatabase, (database) => ({
-        kind: "sqlite" as const,
-        location: database.filename,
-        health: Effect.provideService(SqliteClient.health, SqliteClient.SqliteDatabase, database)
-      }))
+    Layer.merge(
+      Layer.effect(
+        Database,
+        Effect.map(SqliteClient.SqliteDatabase, (database) => ({
+          kind: "sqlite" as const,
+          location: database.filename,
+          health: Effect.provideService(SqliteClient.health, SqliteClient.SqliteDatabase, database)
+        }))
+      ),
+      EventBus.layerMemory
     ),
     SqliteStorage.layer(options)
   )
 
+/** Options of {@link layerPostgres}. @since 0.1.0 */
+export interface PostgresOptions extends PgStorage.Options {
+  /** Settings of the `LISTEN/NOTIFY` event bus. */
+  readonly eventBus?: PgEventBus.Options
+}
+
 /**
- * Storage on Postgres, with {@link Database}.
+ * Storage on Postgres, with {@link Database} and an `EventBus` that reaches every node on the database
+ * (`PgEventBus`).
  *
  * @since 0.1.0
  */
-export const layerPostgres = (options: PgStorage.Options): Layer.Layer<Ports, Errors.StorageError> =>
+export const layerPostgres = (options: PostgresOptions): Layer.Layer<Ports, Errors.StorageError> =>
   Layer.provideMerge(
-    Layer.effect(
-      Database,
-      Effect.map(PgStorage.PgDatabase, (database) => ({
-        kind: "postgres" as const,
-        location: database.location,
-        health: database.health
-      }))
+    Layer.merge(
+      Layer.effect(
+        Database,
+        Effect.map(PgStorage.PgDatabase, (database) => ({
+          kind: "postgres" as const,
+          location: database.location,
+          health: database.health
+        }))
+      ),
+      PgEventBus.layer({
+        applicationName: `${options.applicationName ?? "lathe"}-bus`,
+        ...options.eventBus
+      })
     ),
     PgStorage.layer(options)
   )
