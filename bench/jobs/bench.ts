@@ -25,7 +25,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { cpus, tmpdir, totalmem } from "node:os"
+import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -239,9 +239,7 @@ const lathePgProducerFor = async (processes: number): Promise<Producer> => {
   const runtime = ManagedRuntime.make(lathePgProducer(BENCH_URL))
   await runtime.runtime()
   // A clean slate for each run (the bench database is ours alone).
-  await runtime.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`TRUNCATE jobs, tasks, job_events CASCADE`)
-  )
+  await withBenchSql((sql) => sql`TRUNCATE jobs, tasks, job_events CASCADE`)
   const workers = await startWorkers("lathe-pg", processes, "noop")
   return {
     enqueue: (i) =>
@@ -393,6 +391,18 @@ const runOnce = async (config: Config, run: number): Promise<RunResult> => {
 
 // --- setup and report ------------------------------------------------------------------------------------
 
+/** Runs statements on the bench database over a short-lived connection. */
+async function withBenchSql<A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>): Promise<A> {
+  const runtime = ManagedRuntime.make(
+    PgStorage.layerClient({ url: Redacted.make(BENCH_URL), maxConnections: 1 }).pipe(Layer.orDie)
+  )
+  try {
+    return await runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.orDie(f(sql))))
+  } finally {
+    await runtime.dispose()
+  }
+}
+
 const ensureDatabase = async () => {
   const admin = ManagedRuntime.make(
     PgStorage.layerClient({ url: Redacted.make(ADMIN_URL), maxConnections: 1 }).pipe(Layer.orDie)
@@ -406,15 +416,7 @@ const ensureDatabase = async () => {
   )
   await admin.dispose()
   // pg-boss starts from a fresh schema each time (its queues are never deleted during the bench).
-  const bench = ManagedRuntime.make(
-    PgStorage.layerClient({ url: Redacted.make(BENCH_URL), maxConnections: 1 }).pipe(Layer.orDie)
-  )
-  await bench.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`DROP SCHEMA IF EXISTS ${PGBOSS_SCHEMA} CASCADE`)
-    ).pipe(Effect.orDie)
-  )
-  await bench.dispose()
+  await withBenchSql((sql) => sql.unsafe(`DROP SCHEMA IF EXISTS ${PGBOSS_SCHEMA} CASCADE`))
 }
 
 const fmt = (value: number, digits = 0) =>
@@ -442,7 +444,8 @@ const main = async () => {
       results.set(label(config), list)
       console.log(
         `run ${run} ${label(config).padEnd(14)} ${fmt(result.jobsPerSecond).padStart(7)} jobs/s   ` +
-          `start latency p50 ${fmt(result.p50, 2)} ms  p99 ${fmt(result.p99, 2)} ms  (${result.samples} samples)`
+          `start latency p50 ${fmt(result.p50, 2)} ms  p99 ${fmt(result.p99, 2)} ms  (${result.samples} samples, ` +
+          `load ${fmt(loadavg()[0]!, 1)})`
       )
     }
   }

@@ -3,8 +3,8 @@
  * worker processes, the clock and the statistics.
  */
 import { NodeContext } from "@effect/platform-node"
-import { EventBus, Ids, JobEngine, JobHandlers, JobWorker } from "@lathe/core"
-import { PgEventBus, PgStorage, Storage } from "@lathe/storage"
+import { Ids, JobEngine, JobHandlers, JobWorker } from "@lathe/core"
+import { Storage } from "@lathe/storage"
 import { Effect, Layer, Redacted, Schema } from "effect"
 
 /** The systems compared. */
@@ -20,7 +20,7 @@ export const WORKER_CONCURRENCY = 16
 
 /** pg-boss: fetch loops per worker process and jobs per fetch (its own tuning knobs, see docs/benchmarks.md). */
 export const PGBOSS_LOOPS = 4
-export const PGBOSS_BATCH = 50
+export const PGBOSS_BATCH = 100
 export const PGBOSS_SCHEMA = "pgboss_bench"
 
 /** Messages from a worker process to the driver. */
@@ -51,14 +51,12 @@ export const noopHandler = (onStart: (i: number) => void) =>
   })
 
 /** Lathe on Postgres: the stores plus the LISTEN/NOTIFY bus, as every node runs it. */
-export const lathePgBase = (url: string, onStart: (i: number) => void, applicationName: string) => {
-  const storage = PgStorage.layer({ url: Redacted.make(url), maxConnections: 10, applicationName })
-  return Layer.mergeAll(
-    PgEventBus.layer().pipe(Layer.provideMerge(storage)),
+export const lathePgBase = (url: string, onStart: (i: number) => void, applicationName: string) =>
+  Layer.mergeAll(
+    Storage.layerPostgres({ url: Redacted.make(url), maxConnections: 10, applicationName }),
     Ids.layerUuidV7,
     JobHandlers.layer([noopHandler(onStart)])
   )
-}
 
 /** A Lathe worker node on Postgres (no engine: it only runs jobs). */
 export const lathePgWorker = (url: string, nodeId: string, onStart: (i: number) => void) =>
@@ -73,8 +71,8 @@ export const lathePgProducer = (url: string) =>
 /** Lathe embedded: engine and one worker in this process on a SQLite file (WAL). */
 export const latheSqlite = (filename: string, onStart: (i: number) => void) => {
   const base = Layer.mergeAll(
+    // The in-process bus comes with SQLite storage.
     Storage.layerSqlite({ filename }).pipe(Layer.provide(NodeContext.layer)),
-    EventBus.layerMemory,
     Ids.layerUuidV7,
     JobHandlers.layer([noopHandler(onStart)])
   )

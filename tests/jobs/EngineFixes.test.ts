@@ -65,7 +65,7 @@ describe("engine fixes", () => {
         const layer = layerWith(
           [oneStep],
           (context) => {
-            const all = context as Context.Context<Stores.JobStore | Stores.Transactor>
+            const all = context as unknown as Context.Context<Stores.JobStore | Stores.Transactor>
             const jobs = Context.get(all, Stores.JobStore)
             const transactor = Context.get(all, Stores.Transactor)
             return Context.make(Stores.JobStore, {

@@ -3,7 +3,7 @@
  * workers), on real SQLite in real time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Domain, Errors, EventBus, Ids, JobEngine, JobHandlers, JobWorker, Stores } from "@lathe/core"
+import { Domain, Errors, Ids, JobEngine, JobHandlers, JobWorker, Stores } from "@lathe/core"
 import { layerMemory } from "@lathe/storage/testing"
 import { Chunk, DateTime, Deferred, Effect, Layer, Schema, Stream } from "effect"
 import { engineLayer } from "./support.js"
@@ -305,12 +305,7 @@ describe("concurrency caps", () => {
             return tracker.around(input.key, Effect.sleep("80 millis"))
           }).pipe(Effect.as(null))
       })
-      const base = Layer.mergeAll(
-        layerMemory,
-        EventBus.layerMemory,
-        Ids.layerUuidV7,
-        JobHandlers.layer([work])
-      )
+      const base = Layer.mergeAll(layerMemory, Ids.layerUuidV7, JobHandlers.layer([work]))
       const worker = (nodeId: string) =>
         JobWorker.layer({ nodeId, concurrency: 4, maxPerSession: 2, poll: "20 millis" })
       const live = Layer.mergeAll(JobEngine.layer, worker("node-1"), worker("node-2")).pipe(

@@ -36,10 +36,10 @@ import {
 } from "./Errors.js"
 import * as EventBus from "./EventBus.js"
 import { IdGenerator, type JobId, TaskId } from "./Ids.js"
-import { appendEvent, publishEvent, recordEvent, transitionJob } from "./internal/jobs.js"
+import { appendEvent, publishEvent, transitionJob } from "./internal/jobs.js"
 import { approvalStep } from "./JobEngine.js"
 import * as JobHandlers from "./JobHandlers.js"
-import { type EventLog, JobStore, TaskStore, Transactor } from "./Stores.js"
+import { EventLog, JobStore, TaskStore, Transactor } from "./Stores.js"
 
 /**
  * Worker settings.
@@ -144,6 +144,7 @@ export const make = (options: Options) =>
     const handlers = yield* JobHandlers.JobHandlers
     const ids = yield* IdGenerator
     const transactor = yield* Transactor
+    const eventLog = yield* EventLog
     const storeContext = yield* Effect.context<JobStore | EventLog | EventBus.EventBus | Transactor>()
     const provide = <A, E>(
       effect: Effect.Effect<A, E, JobStore | EventLog | EventBus.EventBus | Transactor>
@@ -504,17 +505,18 @@ export const make = (options: Options) =>
               limit,
               ...(options.maxPerSession !== undefined ? { maxPerSession: options.maxPerSession } : {})
             }),
+            // All of the batch's events in one statement.
             (claimed) =>
-              Effect.forEach(claimed, (job) =>
-                provide(
-                  recordEvent(job.id, "job-state", {
-                    from: "queued",
-                    to: "running",
-                    event: "claim",
-                    attempt: job.attempt,
-                    owner
-                  })
-                ).pipe(Effect.map((event) => ({ job, event })))
+              Effect.map(
+                eventLog.appendMany(
+                  claimed.map((job) => ({
+                    jobId: job.id,
+                    type: "job-state",
+                    payload: { from: "queued", to: "running", event: "claim", attempt: job.attempt, owner },
+                    createdAt: now
+                  }))
+                ),
+                (events) => claimed.map((job, i) => ({ job, event: events[i]! }))
               )
           )
         )
@@ -558,15 +560,16 @@ export const make = (options: Options) =>
       // The requeue and its `job-state` events commit together.
       const expired = yield* transactor.withTransaction(
         Effect.flatMap(jobs.requeueExpired(now), (expired) =>
-          Effect.forEach(expired, (job) =>
-            provide(
-              recordEvent(job.id, "job-state", {
-                from: "running",
-                to: "queued",
-                event: "lease-expire",
-                attempt: job.attempt
-              })
-            ).pipe(Effect.map((event) => ({ job, event })))
+          Effect.map(
+            eventLog.appendMany(
+              expired.map((job) => ({
+                jobId: job.id,
+                type: "job-state",
+                payload: { from: "running", to: "queued", event: "lease-expire", attempt: job.attempt },
+                createdAt: now
+              }))
+            ),
+            (events) => expired.map((job, i) => ({ job, event: events[i]! }))
           )
         )
       )

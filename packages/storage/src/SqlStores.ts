@@ -1016,11 +1016,16 @@ export const make = Effect.gen(function* () {
           (error) => isForeignKeyViolation(error) || isNotNullViolation(error),
           (error) =>
             Effect.flatMap(
-              sql`SELECT id FROM jobs WHERE ${sql.in("id", events.map((e) => e.jobId))}`,
-              (rows) => {
+              sql`SELECT id FROM jobs WHERE ${sql.in(
+                "id",
+                events.map((e) => e.jobId)
+              )}`,
+              (rows): Effect.Effect<never, SqlError | Errors.StorageError | Errors.NotFound> => {
                 const found = new Set(rows.map((r) => r.id as string))
                 const missing = events.find((e) => !found.has(e.jobId))
-                return missing === undefined ? Effect.fail(error) : Effect.fail(notFound("job", missing.jobId))
+                return missing === undefined
+                  ? Effect.fail(error)
+                  : Effect.fail(notFound("job", missing.jobId))
               }
             )
         ),

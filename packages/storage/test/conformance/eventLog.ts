@@ -17,6 +17,43 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 export const eventLogSuite = (backend: Backend) =>
   describe(`EventLog on ${backend.name}`, () => {
+    test(backend, "appendMany adds one event per job in one go, continuing each job's sequence", () =>
+      Effect.gen(function* () {
+        const log = yield* setup
+        yield* log.append(jobId(1), "job-created", {}, at(1))
+        const events = yield* log.appendMany([
+          { jobId: jobId(2), type: "job-state", payload: { to: "running", attempt: 1 }, createdAt: at(2) },
+          { jobId: jobId(1), type: "job-state", payload: { to: "running", owner: "w" }, createdAt: at(3) }
+        ])
+        assert.deepStrictEqual(
+          events.map((e) => [e.jobId, e.seq, e.payload]),
+          [
+            [jobId(2), 1, { to: "running", attempt: 1 }],
+            [jobId(1), 2, { to: "running", owner: "w" }]
+          ]
+        )
+        assertSameAll(Domain.JobEvent, yield* log.list(jobId(1)), [
+          (yield* log.list(jobId(1)))[0]!,
+          events[1]!
+        ])
+        assertSameAll(Domain.JobEvent, yield* log.list(jobId(2)), [events[0]!])
+        assert.deepStrictEqual(yield* log.appendMany([]), [])
+        // A missing job: nothing is appended, the other job's sequence is untouched.
+        assertNotFound(
+          yield* failure(
+            log.appendMany([
+              { jobId: jobId(1), type: "x", payload: {}, createdAt: at(4) },
+              { jobId: jobId(9), type: "x", payload: {}, createdAt: at(4) }
+            ])
+          ),
+          "job",
+          jobId(9)
+        )
+        assert.strictEqual(yield* log.lastSeq(jobId(1)), 2)
+        assert.strictEqual((yield* log.append(jobId(1), "log", {}, at(5))).seq, 3)
+      })
+    )
+
     test(backend, "append numbers events 1, 2, 3 … per job; list and lastSeq read them back", () =>
       Effect.gen(function* () {
         const log = yield* setup
