@@ -26,7 +26,7 @@ import { expectedOutput, StepResult, stepsHandler } from "./fixtures/handlers.js
 import { bundleWorker, readLogs, startWorker, tempDir, type Worker } from "./processes.js"
 import { engineLayer } from "./support.js"
 
-const kills = 22
+const kills = 30
 const initialJobs = 6
 const jobsPerRound = 3
 const stepsPerJob = 10
