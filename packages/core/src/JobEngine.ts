@@ -210,11 +210,16 @@ export const make = Effect.gen(function* () {
         }
       })
       if (result.created) {
-        if (result.event !== undefined) yield* provide(publishEvent(result.job, result.event))
+        // The job is stored: wake idle workers first (on Postgres the wake-up then rides in the first NOTIFY),
+        // then tell event subscribers.
         yield* bus.sendControl({ kind: "wake", jobType: type })
+        if (result.event !== undefined) yield* provide(publishEvent(result.job, result.event))
       }
       return { job: result.job, created: result.created }
-    }).pipe(Effect.withSpan("JobEngine.enqueue", { attributes: { "job.type": type } }))
+    }).pipe(
+      // Runs once per job: the span's name says where it comes from, no stack capture needed.
+      Effect.withSpan("JobEngine.enqueue", { attributes: { "job.type": type }, captureStackTrace: false })
+    )
 
   const get: JobEngine["Type"]["get"] = (id) =>
     Effect.all({ job: jobs.get(id), tasks: tasks.list(id) }).pipe(Effect.withSpan("JobEngine.get"))

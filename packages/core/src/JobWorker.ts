@@ -470,7 +470,8 @@ export const make = (options: Options) =>
         ),
         Effect.ensuring(Queue.offer(wake, undefined)),
         Effect.withSpan("JobWorker.run", {
-          attributes: { "job.id": job.id, "job.type": job.type, "job.attempt": job.attempt }
+          attributes: { "job.id": job.id, "job.type": job.type, "job.attempt": job.attempt },
+          captureStackTrace: false
         })
       )
 
@@ -493,32 +494,22 @@ export const make = (options: Options) =>
       for (const batch of batches) {
         const limit = Math.min(batch.limit, free - claimedCount)
         if (limit <= 0) continue
-        // The claim and its `job-state` events commit together.
-        const claimed = yield* transactor.withTransaction(
-          Effect.flatMap(
-            jobs.claim({
-              owner,
-              nodeId: options.nodeId,
-              now,
-              leaseExpiresAt: leaseUntil(now),
-              types: batch.types,
-              limit,
-              ...(options.maxPerSession !== undefined ? { maxPerSession: options.maxPerSession } : {})
-            }),
-            // All of the batch's events in one statement.
-            (claimed) =>
-              Effect.map(
-                eventLog.appendMany(
-                  claimed.map((job) => ({
-                    jobId: job.id,
-                    type: "job-state",
-                    payload: { from: "queued", to: "running", event: "claim", attempt: job.attempt, owner },
-                    createdAt: now
-                  }))
-                ),
-                (events) => claimed.map((job, i) => ({ job, event: events[i]! }))
-              )
-          )
+        // The claim and its `job-state` events commit together (one statement on Postgres).
+        const claimed = yield* jobs.claimWithEvent(
+          {
+            owner,
+            nodeId: options.nodeId,
+            now,
+            leaseExpiresAt: leaseUntil(now),
+            types: batch.types,
+            limit,
+            ...(options.maxPerSession !== undefined ? { maxPerSession: options.maxPerSession } : {})
+          },
+          {
+            type: "job-state",
+            payload: { from: "queued", to: "running", event: "claim", owner },
+            createdAt: now
+          }
         )
         for (const { job, event } of claimed) {
           runningTypes.set(job.id, job.type)

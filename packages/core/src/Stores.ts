@@ -149,6 +149,14 @@ export class JobStore extends Context.Tag("@lathe/core/JobStore")<
      * increments their attempt and sets the lease. Highest priority first, then oldest.
      */
     readonly claim: (request: ClaimRequest) => Fx<ReadonlyArray<Job>>
+    /**
+     * `claim`, and one event appended to each claimed job in the same atomic write (one statement on
+     * Postgres): `event` with the job's new `attempt` added to its payload. Same order as `claim`.
+     */
+    readonly claimWithEvent: (
+      request: ClaimRequest,
+      event: NewJobEvent
+    ) => Fx<ReadonlyArray<{ readonly job: Job; readonly event: JobEvent }>>
     /** Extends the leases this owner still holds; returns the ids whose lease it lost. */
     readonly heartbeat: (
       owner: string,

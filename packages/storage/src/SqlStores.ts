@@ -421,6 +421,83 @@ export const make = Effect.gen(function* () {
       )
     )
 
+  /** Claims jobs; with `event`, also appends it (plus the new attempt) to each claimed job, atomically. */
+  const claimJobs = (request: Stores.ClaimRequest, event: Stores.NewJobEvent | undefined) =>
+    Effect.gen(function* () {
+      if (request.types.length === 0 || request.limit <= 0) return []
+      const now = toMs(request.now)
+      const lease = toMs(request.leaseExpiresAt)
+      const due = sql`j.state = 'queued' AND j.run_at <= ${now}
+        AND (j.affinity IS NULL OR j.affinity = ${request.nodeId}) AND ${sql.in("j.type", request.types)}`
+      const candidates =
+        request.maxPerSession === undefined
+          ? sql`SELECT j.id FROM jobs j WHERE ${due} ORDER BY j.priority DESC, j.run_at ASC, j.id ASC LIMIT ${request.limit}`
+          : // A session gets at most its free slots (maxPerSession minus its running jobs), counting the jobs
+            // of this same claim: its queued jobs are ranked, and only the first `free` ones are eligible.
+            sql`SELECT c.id FROM (SELECT j.id, j.session_id, j.priority, j.run_at,
+                ROW_NUMBER() OVER (PARTITION BY j.session_id ORDER BY j.priority DESC, j.run_at ASC, j.id ASC) AS session_rank,
+                (SELECT COUNT(*) FROM jobs r WHERE r.session_id = j.session_id AND r.state = 'running') AS session_running
+              FROM jobs j WHERE ${due}) c
+              WHERE c.session_id IS NULL OR c.session_running + c.session_rank <= ${request.maxPerSession}
+              ORDER BY c.priority DESC, c.run_at ASC, c.id ASC LIMIT ${request.limit}`
+      // Postgres: FOR UPDATE is not allowed beside a window function, so the ranked ids are locked one level up.
+      const locked =
+        request.maxPerSession === undefined
+          ? sql`${candidates} FOR UPDATE SKIP LOCKED`
+          : sql`SELECT l.id FROM jobs l WHERE l.id IN (${candidates}) AND l.state = 'queued' FOR UPDATE SKIP LOCKED`
+      const withAttempt = (job: Domain.Job): Stores.NewJobEvent => ({
+        ...event!,
+        payload: { ...event!.payload, attempt: job.attempt }
+      })
+      let claimed: ReadonlyArray<{ job: Domain.Job; event: Domain.JobEvent | undefined }>
+      if (dialect === "pg") {
+        const update = sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
+            lease_expires_at = ${lease}, updated_at = ${now}${event === undefined ? sql`` : sql`, last_event_seq = last_event_seq + 1`}
+            WHERE id IN (${locked}) RETURNING *`
+        const rows =
+          event === undefined
+            ? yield* update
+            : // One statement: the claim, each job's event counter and its event.
+              yield* sql`WITH claimed AS (${update}),
+                appended AS (
+                  INSERT INTO job_events (job_id, seq, type, payload, created_at)
+                  SELECT id, last_event_seq, ${event.type},
+                    (${json(event.payload)}::jsonb || jsonb_build_object('attempt', attempt))::text, ${toMs(event.createdAt)}
+                  FROM claimed RETURNING job_id, seq
+                )
+                SELECT c.*, a.seq AS event_seq FROM claimed c JOIN appended a ON a.job_id = c.id`
+        claimed = yield* Effect.forEach(rows, (row) =>
+          Effect.map(decodeMapped(decodeJob, jobFromRow, row), (job) => ({
+            job,
+            event: event === undefined ? undefined : storedEvent(job.id, row.event_seq, withAttempt(job))
+          }))
+        )
+      } else {
+        // One statement claims: SQLite holds the write lock for its whole duration, so claims never overlap;
+        // the events join it in one transaction.
+        const claimAndRecord = Effect.gen(function* () {
+          const rows =
+            yield* sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
+              lease_expires_at = ${lease}, updated_at = ${now}
+              WHERE id IN (${candidates}) RETURNING *`
+          const jobs = yield* decodeAll(decodeJob, jobFromRow)(rows)
+          if (event === undefined || jobs.length === 0) return jobs.map((job) => ({ job, event: undefined }))
+          // The jobs were just claimed in this transaction, so none can be missing.
+          const events = yield* eventLog
+            .appendMany(jobs.map((job) => ({ jobId: job.id, ...withAttempt(job) })))
+            .pipe(Effect.catchTag("NotFound", (error) => Effect.die(error)))
+          return jobs.map((job, i) => ({ job, event: events[i] }))
+        })
+        claimed = yield* event === undefined ? claimAndRecord : writeFirstTransaction(claimAndRecord)
+      }
+      return [...claimed].sort(
+        (a, b) => b.job.priority - a.job.priority || (a.job.id < b.job.id ? -1 : 1)
+      ) as Array<{
+        readonly job: Domain.Job
+        readonly event: Domain.JobEvent
+      }>
+    })
+
   const jobs: Stores.JobStore["Type"] = {
     insert: (job, options = {}) =>
       validateJob(job).pipe(
@@ -545,39 +622,15 @@ export const make = Effect.gen(function* () {
         op("JobStore.transition")
       ),
     claim: (request) =>
-      Effect.gen(function* () {
-        if (request.types.length === 0 || request.limit <= 0) return []
-        const now = toMs(request.now)
-        const lease = toMs(request.leaseExpiresAt)
-        const due = sql`j.state = 'queued' AND j.run_at <= ${now}
-          AND (j.affinity IS NULL OR j.affinity = ${request.nodeId}) AND ${sql.in("j.type", request.types)}`
-        const candidates =
-          request.maxPerSession === undefined
-            ? sql`SELECT j.id FROM jobs j WHERE ${due} ORDER BY j.priority DESC, j.run_at ASC, j.id ASC LIMIT ${request.limit}`
-            : // A session gets at most its free slots (maxPerSession minus its running jobs), counting the jobs
-              // of this same claim: its queued jobs are ranked, and only the first `free` ones are eligible.
-              sql`SELECT c.id FROM (SELECT j.id, j.session_id, j.priority, j.run_at,
-                  ROW_NUMBER() OVER (PARTITION BY j.session_id ORDER BY j.priority DESC, j.run_at ASC, j.id ASC) AS session_rank,
-                  (SELECT COUNT(*) FROM jobs r WHERE r.session_id = j.session_id AND r.state = 'running') AS session_running
-                FROM jobs j WHERE ${due}) c
-                WHERE c.session_id IS NULL OR c.session_running + c.session_rank <= ${request.maxPerSession}
-                ORDER BY c.priority DESC, c.run_at ASC, c.id ASC LIMIT ${request.limit}`
-        // Postgres: FOR UPDATE is not allowed beside a window function, so the ranked ids are locked one level up.
-        const locked =
-          request.maxPerSession === undefined
-            ? sql`${candidates} FOR UPDATE SKIP LOCKED`
-            : sql`SELECT l.id FROM jobs l WHERE l.id IN (${candidates}) AND l.state = 'queued' FOR UPDATE SKIP LOCKED`
-        const rows = yield* dialect === "pg"
-          ? sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
-              lease_expires_at = ${lease}, updated_at = ${now}
-              WHERE id IN (${locked}) RETURNING *`
-          : // One statement: SQLite holds the write lock for its whole duration, so claims never overlap.
-            sql`UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ${request.owner},
-              lease_expires_at = ${lease}, updated_at = ${now}
-              WHERE id IN (${candidates}) RETURNING *`
-        const claimed = yield* decodeAll(decodeJob, jobFromRow)(rows)
-        return [...claimed].sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1))
-      }).pipe(op("JobStore.claim")),
+      claimJobs(request, undefined).pipe(
+        Effect.map((claimed) => claimed.map((c) => c.job)),
+        op("JobStore.claim")
+      ),
+    claimWithEvent: (request, event) =>
+      checkEventType(event.type).pipe(
+        Effect.zipRight(claimJobs(request, event)),
+        op("JobStore.claimWithEvent")
+      ),
     heartbeat: (owner, ids, leaseExpiresAt) =>
       Effect.gen(function* () {
         if (ids.length === 0) return []

@@ -241,6 +241,53 @@ export const jobStoreSuite = (backend: Backend) =>
       })
     )
 
+    test(backend, "claimWithEvent claims like claim and appends each job's event with its attempt", () =>
+      Effect.gen(function* () {
+        const store = yield* setup
+        const log = yield* Stores.EventLog
+        yield* store.insert(makeJob(1, { runAt: at(10) }))
+        yield* store.insert(makeJob(2, { runAt: at(20), priority: 5 }))
+        yield* store.insert(makeJob(3, { runAt: at(5000) }))
+        yield* log.append(jobId(1), "job-created", {}, at(1))
+        const claimed = yield* store.claimWithEvent(claimRequest(), {
+          type: "job-state",
+          payload: { event: "claim", owner: "worker-a" },
+          createdAt: at(1000)
+        })
+        assert.deepStrictEqual(
+          claimed.map(({ job, event }) => [
+            job.id,
+            job.state,
+            job.attempt,
+            event.jobId,
+            event.seq,
+            event.payload
+          ]),
+          [
+            [jobId(2), "running", 1, jobId(2), 1, { event: "claim", owner: "worker-a", attempt: 1 }],
+            [jobId(1), "running", 1, jobId(1), 2, { event: "claim", owner: "worker-a", attempt: 1 }]
+          ]
+        )
+        assert.deepStrictEqual(
+          (yield* log.list(jobId(1))).map((e) => [e.seq, e.type, e.payload]),
+          [
+            [1, "job-created", {}],
+            [2, "job-state", { event: "claim", owner: "worker-a", attempt: 1 }]
+          ]
+        )
+        // Nothing left to claim: no events either.
+        assert.deepStrictEqual(
+          yield* store.claimWithEvent(claimRequest(), {
+            type: "job-state",
+            payload: {},
+            createdAt: at(1001)
+          }),
+          []
+        )
+        assert.strictEqual(yield* log.lastSeq(jobId(3)), 0)
+      })
+    )
+
     test(backend, "update is a compare-and-set on the expected state", () =>
       Effect.gen(function* () {
         const store = yield* setup
