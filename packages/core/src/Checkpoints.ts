@@ -9,10 +9,11 @@
  * @since 0.1.0
  */
 import { createTwoFilesPatch } from "diff"
-import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import * as BlobStore from "./BlobStore.js"
 import { Checkpoint, Message, Session, SnapshotManifest, TimelineEvent } from "./Domain.js"
 import {
+  Conflict,
   type NotFound,
   QuotaExceeded,
   type SandboxError,
@@ -33,6 +34,8 @@ import * as JobHandlers from "./JobHandlers.js"
 import type { Page, PageRequest } from "./Page.js"
 import { type SandboxInstance, SessionSandboxes } from "./Sandbox.js"
 import {
+  ArtifactStore,
+  BlobGcLedger,
   CheckpointStore,
   EventLog,
   JobStore,
@@ -66,6 +69,27 @@ export interface Restored {
   readonly deleted: ReadonlyArray<string>
   readonly reinstalled: boolean
 }
+
+/** What a garbage collection did. @since 0.1.0 */
+export interface Collected {
+  /** Blobs in the store when it ran. */
+  readonly scanned: number
+  /** Blobs some checkpoint or artifact references. */
+  readonly referenced: number
+  /** Unreferenced blobs deleted (unreferenced for at least the grace period). */
+  readonly deleted: number
+  readonly bytesFreed: number
+  /** Unreferenced blobs kept until their grace period ends. */
+  readonly deferred: number
+}
+
+/**
+ * The lock that checkpoint creation and blob garbage collection share: a collection never runs between a
+ * checkpoint's check that its blobs exist and the commit of the row that references them.
+ *
+ * @since 0.1.0
+ */
+export const blobLock = "lathe.blobs"
 
 /** One file's change between two checkpoints. @since 0.1.0 */
 export interface FileChange {
@@ -108,6 +132,32 @@ export class Checkpoints extends Context.Tag("@lathe/core/Checkpoints")<
       { readonly files: ReadonlyArray<FileChange>; readonly patch: string },
       NotFound | StorageError
     >
+    /**
+     * Like `create`, once per job and label: when the job already took a checkpoint with this label (found by
+     * its marker on the session's timeline), returns that one (stats count no new blobs).
+     */
+    readonly createForJob: (
+      sessionId: SessionId,
+      sandbox: SandboxInstance,
+      options: { readonly jobId: JobId; readonly label: string }
+    ) => Effect.Effect<Created, NotFound | QuotaExceeded | SandboxError | StorageError>
+    /** Pins (never deleted or pruned) or unpins a checkpoint. */
+    readonly pin: (id: CheckpointId, pinned: boolean) => Effect.Effect<Checkpoint, NotFound | StorageError>
+    /** Deletes a checkpoint record (its blobs go at the next collection); a pinned one is a `Conflict`. */
+    readonly delete: (id: CheckpointId) => Effect.Effect<void, NotFound | Conflict | StorageError>
+    /** Deletes a session's oldest unpinned checkpoints beyond the newest `keep`; returns the deleted ids. */
+    readonly prune: (
+      sessionId: SessionId,
+      options: { readonly keep: number }
+    ) => Effect.Effect<ReadonlyArray<CheckpointId>, StorageError>
+    /**
+     * Deletes blobs no checkpoint and no artifact references once they have stayed unreferenced for the
+     * grace period (default: the service's `gcGracePeriod`). Safe to run while checkpoints are being created,
+     * from any process or node.
+     */
+    readonly collectGarbage: (options?: {
+      readonly gracePeriod?: Duration.DurationInput
+    }) => Effect.Effect<Collected, StorageError>
   }
 >() {}
 
@@ -115,6 +165,8 @@ export class Checkpoints extends Context.Tag("@lathe/core/Checkpoints")<
 export interface Options {
   /** Most bytes of distinct blobs one session's checkpoints may reference (default: no limit). */
   readonly sessionQuotaBytes?: number
+  /** How long a blob must stay unreferenced before a collection deletes it (default: one hour). */
+  readonly gcGracePeriod?: Duration.DurationInput
 }
 
 const sha256 = (bytes: Uint8Array): Effect.Effect<ContentHash> =>
@@ -153,6 +205,8 @@ export const make = (options: Options = {}) =>
     const log = yield* EventLog
     const transactor = yield* Transactor
     const ids = yield* IdGenerator
+    const artifacts = yield* ArtifactStore
+    const ledger = yield* BlobGcLedger
 
     /** Reads the sandbox tree (without node_modules and .git) as path → bytes. */
     const readTree = (sandbox: SandboxInstance) =>
@@ -226,14 +280,16 @@ export const make = (options: Options = {}) =>
         let newBlobs = 0
         let newBytes = 0
         const files: Record<string, ContentHash> = {}
-        for (const file of hashed) {
-          const stored = yield* blobs.put(file.bytes)
-          if (stored.created) {
+        // One put per distinct content (several files may share it), eight at a time.
+        const distinct = [...new Map(hashed.map((file) => [file.hash, file.bytes])).values()]
+        const stored = yield* Effect.forEach(distinct, (bytes) => blobs.put(bytes), { concurrency: 8 })
+        for (const blob of stored) {
+          if (blob.created) {
             newBlobs++
-            newBytes += stored.size
+            newBytes += blob.size
           }
-          files[file.path] = stored.hash
         }
+        for (const file of hashed) files[file.path] = file.hash
         const lockfile = lockfiles
           .map((name) => hashed.find((file) => file.path === name))
           .find((file) => file !== undefined)
@@ -251,6 +307,7 @@ export const make = (options: Options = {}) =>
           jobEventOffsets
         })
         const manifestBlob = yield* blobs.put(new TextEncoder().encode(encodeManifest(manifest)))
+
         const now = yield* DateTime.now
         const checkpoint = new Checkpoint({
           id: CheckpointId.make(yield* ids.next),
@@ -259,10 +316,13 @@ export const make = (options: Options = {}) =>
           snapshotRef: BlobStore.uri(manifestBlob.hash),
           createdAt: now
         })
-        yield* transactor.withTransaction(
+        const manifestBytes = new TextEncoder().encode(encodeManifest(manifest))
+        yield* transactor.withLock(
+          blobLock,
           Effect.gen(function* () {
-            // Blobs a concurrent garbage collection removed between our put and now are written again.
+            // Under the lock no collection runs; blobs one removed between our put and now are written again.
             for (const file of hashed) if (!(yield* blobs.has(file.hash))) yield* blobs.put(file.bytes)
+            if (!(yield* blobs.has(manifestBlob.hash))) yield* blobs.put(manifestBytes)
             yield* checkpoints.insert(checkpoint)
             yield* timeline.append(
               new TimelineEvent({
@@ -425,12 +485,138 @@ export const make = (options: Options = {}) =>
         return { files, patch: patches.join("") }
       })
 
+    const createForJob: Checkpoints["Type"]["createForJob"] = (sessionId, sandbox, jobOptions) =>
+      Effect.gen(function* () {
+        let cursor: string | undefined
+        do {
+          const page = yield* timeline
+            .list(
+              sessionId,
+              { kinds: ["checkpoint"], jobId: jobOptions.jobId },
+              cursor ? { cursor, limit: 100 } : { limit: 100 }
+            )
+            .pipe(Effect.orDie)
+          const mine = page.items.find(
+            (event) =>
+              event.payload.label === jobOptions.label && typeof event.payload.checkpointId === "string"
+          )
+          if (mine) {
+            const found = yield* get(CheckpointId.make(mine.payload.checkpointId as string))
+            return {
+              ...found,
+              stats: { files: Object.keys(found.manifest.files).length, newBlobs: 0, newBytes: 0 }
+            }
+          }
+          cursor = page.nextCursor ?? undefined
+        } while (cursor)
+        return yield* create(sessionId, sandbox, jobOptions)
+      }).pipe(
+        Effect.withSpan("Checkpoints.createForJob", {
+          attributes: { "session.id": sessionId, "job.id": jobOptions.jobId }
+        })
+      )
+
+    const pin: Checkpoints["Type"]["pin"] = (id, pinned) =>
+      checkpoints
+        .setPinned(id, pinned)
+        .pipe(Effect.withSpan("Checkpoints.pin", { attributes: { "checkpoint.id": id, pinned } }))
+
+    const remove: Checkpoints["Type"]["delete"] = (id) =>
+      Effect.gen(function* () {
+        const checkpoint = yield* checkpoints.get(id)
+        if (checkpoint.pinned) {
+          return yield* Effect.fail(
+            new Conflict({
+              message: `checkpoint ${id} ("${checkpoint.label}") is pinned; unpin it before deleting it`,
+              entity: "checkpoint",
+              id
+            })
+          )
+        }
+        yield* checkpoints.delete(id)
+      }).pipe(Effect.withSpan("Checkpoints.delete", { attributes: { "checkpoint.id": id } }))
+
+    const prune: Checkpoints["Type"]["prune"] = (sessionId, pruneOptions) =>
+      Effect.gen(function* () {
+        const keep = Math.max(0, Math.floor(pruneOptions.keep))
+        const all: Array<Checkpoint> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* checkpoints
+            .list(sessionId, cursor ? { cursor, limit: 500 } : { limit: 500 })
+            .pipe(Effect.orDie)
+          all.push(...page.items)
+          cursor = page.nextCursor ?? undefined
+        } while (cursor)
+        // Newest first: the first `keep` stay, and pinned ones always stay.
+        const doomed = all.slice(keep).filter((checkpoint) => !checkpoint.pinned)
+        for (const checkpoint of doomed)
+          yield* checkpoints.delete(checkpoint.id).pipe(Effect.catchTag("NotFound", () => Effect.void))
+        return doomed.map((checkpoint) => checkpoint.id)
+      }).pipe(Effect.withSpan("Checkpoints.prune", { attributes: { "session.id": sessionId } }))
+
+    const defaultGrace = Duration.decode(options.gcGracePeriod ?? Duration.hours(1))
+
+    const collectGarbage: Checkpoints["Type"]["collectGarbage"] = (gcOptions = {}) =>
+      transactor
+        .withLock(
+          blobLock,
+          Effect.gen(function* () {
+            const grace =
+              gcOptions.gracePeriod === undefined ? defaultGrace : Duration.decode(gcOptions.gracePeriod)
+            const referenced = new Set<string>()
+            for (const ref of yield* checkpoints.snapshotRefs()) {
+              const hash = BlobStore.parseUri(ref)
+              if (!hash) continue
+              referenced.add(hash)
+              // A manifest already gone cannot protect anything more (restore reports it); any other failure
+              // aborts the collection rather than under-count what is referenced.
+              const bytes = yield* blobs.get(hash).pipe(
+                Effect.map(Option.some),
+                Effect.catchTag("NotFound", () => Effect.succeed(Option.none<Uint8Array>()))
+              )
+              if (Option.isNone(bytes)) continue
+              const manifest = yield* decodeManifest(new TextDecoder().decode(bytes.value)).pipe(Effect.orDie)
+              for (const fileHash of Object.values(manifest.files)) referenced.add(fileHash)
+            }
+            for (const artifactUri of yield* artifacts.uris()) {
+              const hash = BlobStore.parseUri(artifactUri)
+              if (hash) referenced.add(hash)
+            }
+            const all = yield* Stream.runCollect(blobs.list())
+            const unreferenced = [...all].filter((hash) => !referenced.has(hash))
+            const now = yield* DateTime.now
+            const entries = yield* ledger.sync(unreferenced, now)
+            const cutoff = DateTime.subtractDuration(now, grace)
+            const due = entries.filter((entry) => DateTime.lessThanOrEqualTo(entry.firstSeen, cutoff))
+            let bytesFreed = 0
+            for (const entry of due) {
+              bytesFreed += yield* blobs.size(entry.hash).pipe(Effect.orElseSucceed(() => 0))
+              yield* blobs.delete(entry.hash)
+            }
+            yield* ledger.forget(due.map((entry) => entry.hash))
+            return {
+              scanned: all.length,
+              referenced: all.length - unreferenced.length,
+              deleted: due.length,
+              bytesFreed,
+              deferred: entries.length - due.length
+            }
+          })
+        )
+        .pipe(Effect.withSpan("Checkpoints.collectGarbage"))
+
     const service: Checkpoints["Type"] = {
       create,
       get,
       list: (sessionId, page) => checkpoints.list(sessionId, page),
       restore,
-      diff
+      diff,
+      createForJob,
+      pin,
+      delete: remove,
+      prune,
+      collectGarbage
     }
     return service
   })
@@ -454,6 +640,8 @@ export const layer = (
   | EventLog
   | Transactor
   | IdGenerator
+  | ArtifactStore
+  | BlobGcLedger
 > => Layer.effect(Checkpoints, make(options))
 
 /** Input of a `restore` job. @since 0.1.0 */
@@ -511,3 +699,42 @@ export const restoreHandler = Effect.gen(function* () {
       })
   })
 })
+
+/** What the automatic checkpoint step stored. @since 0.1.0 */
+export const AutoCheckpoint = Schema.Struct({
+  checkpointId: CheckpointId,
+  label: Schema.String,
+  files: Schema.Int,
+  newBlobs: Schema.Int
+})
+/** @since 0.1.0 */
+export type AutoCheckpoint = typeof AutoCheckpoint.Type
+
+/**
+ * The automatic checkpoint after an applied change, as a durable step of the job that applied it (`apply`,
+ * `install`, `clone`, …): a resumed job gets the stored result, and a job that crashed after the checkpoint
+ * committed but before its step was journaled finds that checkpoint ({@link Checkpoints} `createForJob`)
+ * instead of taking a second one.
+ *
+ * @since 0.1.0
+ */
+export const afterChange = (
+  ctx: JobHandlers.JobContext,
+  checkpoints: Checkpoints["Type"],
+  sessionId: SessionId,
+  sandbox: SandboxInstance,
+  options: { readonly label: string; readonly step?: string }
+) =>
+  ctx.step(
+    options.step ?? "checkpoint",
+    Effect.map(
+      checkpoints.createForJob(sessionId, sandbox, { jobId: ctx.job.id, label: options.label }),
+      (created): AutoCheckpoint => ({
+        checkpointId: created.checkpoint.id,
+        label: created.checkpoint.label,
+        files: created.stats.files,
+        newBlobs: created.stats.newBlobs
+      })
+    ),
+    { schema: AutoCheckpoint }
+  )

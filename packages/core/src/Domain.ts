@@ -235,7 +235,9 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   label: Schema.String,
   /** `blob:<sha256>` of the encoded {@link SnapshotManifest}. */
   snapshotRef: Schema.String,
-  createdAt: Schema.DateTimeUtc
+  createdAt: Schema.DateTimeUtc,
+  /** A pinned checkpoint is never deleted or pruned (its blobs are kept). */
+  pinned: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {}
 
 /**

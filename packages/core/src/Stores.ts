@@ -34,6 +34,7 @@ import type { Conflict, NotFound, StorageError, ValidationError } from "./Errors
 import type {
   ArtifactId,
   CheckpointId,
+  ContentHash,
   JobId,
   MessageId,
   SandboxRecordId,
@@ -205,6 +206,8 @@ export class ArtifactStore extends Context.Tag("@lathe/core/ArtifactStore")<
       page?: PageRequest
     ) => Fx<Page<Artifact>, ValidationError>
     readonly delete: (id: ArtifactId) => Fx<void, NotFound>
+    /** Every distinct artifact `uri` (roots of blob garbage collection). */
+    readonly uris: () => Fx<ReadonlyArray<string>>
   }
 >() {}
 
@@ -254,8 +257,32 @@ export class CheckpointStore extends Context.Tag("@lathe/core/CheckpointStore")<
     /** Newest first. */
     readonly list: (sessionId: SessionId, page?: PageRequest) => Fx<Page<Checkpoint>, ValidationError>
     readonly delete: (id: CheckpointId) => Fx<void, NotFound>
+    /** Pins or unpins (a pinned checkpoint is never deleted or pruned). */
+    readonly setPinned: (id: CheckpointId, pinned: boolean) => Fx<Checkpoint, NotFound>
     /** Every snapshot reference still held (the roots of blob garbage collection). */
     readonly snapshotRefs: () => Fx<ReadonlyArray<string>>
+  }
+>() {}
+
+/**
+ * The blob garbage collector's ledger: blobs seen unreferenced, with when they were first seen so. A blob is
+ * deleted only once it has stayed unreferenced for a grace period, so bytes written just before their
+ * referencing row (an artifact being recorded, a checkpoint being committed) are never taken.
+ *
+ * @since 0.1.0
+ */
+export class BlobGcLedger extends Context.Tag("@lathe/core/BlobGcLedger")<
+  BlobGcLedger,
+  {
+    /**
+     * Makes the ledger exactly `unreferenced`: hashes no longer listed are forgotten, new ones are recorded as
+     * first seen at `now`, known ones keep their first sighting. Returns every entry.
+     */
+    readonly sync: (
+      unreferenced: ReadonlyArray<ContentHash>,
+      now: DateTime.Utc
+    ) => Fx<ReadonlyArray<{ readonly hash: ContentHash; readonly firstSeen: DateTime.Utc }>>
+    readonly forget: (hashes: ReadonlyArray<ContentHash>) => Fx<void>
   }
 >() {}
 
@@ -318,6 +345,15 @@ export class Transactor extends Context.Tag("@lathe/core/Transactor")<
   Transactor,
   {
     readonly withTransaction: <A, E, R>(
+      effect: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | StorageError, R>
+    /**
+     * A write transaction that first takes the exclusive lock `name` (held until it ends), so transactions
+     * naming the same lock run one at a time across every process and node: a Postgres transaction-scoped
+     * advisory lock; on SQLite every write transaction is already exclusive.
+     */
+    readonly withLock: <A, E, R>(
+      name: string,
       effect: Effect.Effect<A, E, R>
     ) => Effect.Effect<A, E | StorageError, R>
   }

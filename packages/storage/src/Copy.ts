@@ -34,7 +34,7 @@ import * as SqliteClient from "./SqliteClient.js"
 
 /**
  * Every table Copy moves, parents before children, with its primary key (the order rows are read in).
- * `lathe_meta` and `lathe_migrations` belong to each database; blobs move through the BlobStores.
+ * `lathe_meta`, `lathe_migrations` and the blob GC ledger belong to each database; blobs move through the BlobStores.
  *
  * @since 0.1.0
  */
@@ -51,8 +51,19 @@ export const tables: ReadonlyArray<{ readonly name: string; readonly key: Readon
   { name: "job_events", key: ["job_id", "seq"] }
 ]
 
-/** Tables every database has that are not copied (bookkeeping, and blobs which go through the BlobStores). */
-const ownTables = new Set(["lathe_meta", "lathe_migrations", "blobs"])
+/**
+ * Tables every database has that are not copied: bookkeeping (migrations, locks, the blob GC ledger), and
+ * blobs, which go through the BlobStores.
+ *
+ * @since 0.1.0
+ */
+export const localTables: ReadonlyArray<string> = [
+  "lathe_meta",
+  "lathe_migrations",
+  "blobs",
+  "blob_gc_candidates"
+]
+const ownTables = new Set(localTables)
 
 /**
  * One side of a copy.

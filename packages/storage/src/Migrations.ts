@@ -149,6 +149,17 @@ export const migrations: ReadonlyArray<Migration> = [
         PRIMARY KEY (job_id, seq)
       )`
     ]
+  },
+  {
+    id: 2,
+    name: "checkpoint_pins_and_blob_gc",
+    statements: (d) => [
+      `ALTER TABLE checkpoints ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0`,
+      `CREATE TABLE blob_gc_candidates (
+        hash TEXT PRIMARY KEY,
+        first_seen ${ts(d)} NOT NULL
+      )`
+    ]
   }
 ]
 

@@ -11,7 +11,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Domain, Errors, type Ids, Page, Stores } from "@lathe/core"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import {
   type Dialect,
   decodeCursor,
@@ -168,7 +168,8 @@ const checkpointFromRow = (r: Row) => ({
   sessionId: r.session_id,
   label: r.label,
   snapshotRef: r.snapshot_ref,
-  createdAt: fromMs(r.created_at)
+  createdAt: fromMs(r.created_at),
+  pinned: Boolean(num(r.pinned ?? 0))
 })
 
 const timelineFromRow = (r: Row) => ({
@@ -783,6 +784,11 @@ export const make = Effect.gen(function* () {
       sql`DELETE FROM artifacts WHERE id = ${id} RETURNING id`.pipe(
         Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(notFound("artifact", id)) : Effect.void)),
         op("ArtifactStore.delete")
+      ),
+    uris: () =>
+      sql`SELECT DISTINCT uri FROM artifacts`.pipe(
+        Effect.map((rows) => rows.map((r) => r.uri as string)),
+        op("ArtifactStore.uris")
       )
   }
 
@@ -931,7 +937,8 @@ export const make = Effect.gen(function* () {
             session_id: checkpoint.sessionId,
             label: checkpoint.label,
             snapshot_ref: checkpoint.snapshotRef,
-            created_at: toMs(checkpoint.createdAt)
+            created_at: toMs(checkpoint.createdAt),
+            pinned: checkpoint.pinned ? 1 : 0
           })}`
         ),
         Effect.catchIf(isForeignKeyViolation, () => Effect.fail(notFound("session", checkpoint.sessionId))),
@@ -958,6 +965,14 @@ export const make = Effect.gen(function* () {
       sql`DELETE FROM checkpoints WHERE id = ${id} RETURNING id`.pipe(
         Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(notFound("checkpoint", id)) : Effect.void)),
         op("CheckpointStore.delete")
+      ),
+    setPinned: (id, pinned) =>
+      sql`UPDATE checkpoints SET pinned = ${pinned ? 1 : 0} WHERE id = ${id} RETURNING *`.pipe(
+        Effect.flatMap((rows) => first(rows, decodeCheckpoint, checkpointFromRow)),
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.fail(notFound("checkpoint", id)), onSome: Effect.succeed })
+        ),
+        op("CheckpointStore.setPinned")
       ),
     snapshotRefs: () =>
       sql`SELECT DISTINCT snapshot_ref FROM checkpoints`.pipe(
@@ -1098,7 +1113,45 @@ export const make = Effect.gen(function* () {
   }
 
   const transactor: Stores.Transactor["Type"] = {
-    withTransaction: (effect) => writeTransaction(effect).pipe(op("Transactor.withTransaction"))
+    withTransaction: (effect) => writeTransaction(effect).pipe(op("Transactor.withTransaction")),
+    withLock: (name, effect) =>
+      (dialect === "sqlite"
+        ? writeTransaction(effect)
+        : sql.withTransaction(
+            Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtextextended(${name}, 0))`, effect)
+          )
+      ).pipe(op("Transactor.withLock"))
+  }
+
+  // --- blob garbage-collection ledger ---------------------------------------------------------------------
+  const blobGc: Stores.BlobGcLedger["Type"] = {
+    sync: (unreferenced, now) =>
+      Effect.gen(function* () {
+        const wanted = new Set<string>(unreferenced)
+        const rows = yield* sql<{
+          hash: string
+          first_seen: unknown
+        }>`SELECT hash, first_seen FROM blob_gc_candidates`
+        const known = new Map(rows.map((r) => [r.hash, num(r.first_seen)]))
+        const stale = [...known.keys()].filter((hash) => !wanted.has(hash))
+        for (let i = 0; i < stale.length; i += 500)
+          yield* sql`DELETE FROM blob_gc_candidates WHERE ${sql.in("hash", stale.slice(i, i + 500))}`
+        const fresh = [...wanted].filter((hash) => !known.has(hash))
+        const at = toMs(now)
+        for (let i = 0; i < fresh.length; i += 500)
+          yield* sql`INSERT INTO blob_gc_candidates ${sql.insert(
+            fresh.slice(i, i + 500).map((hash) => ({ hash, first_seen: at }))
+          )}`
+        return [...wanted].map((hash) => ({
+          hash: hash as Ids.ContentHash,
+          firstSeen: DateTime.unsafeMake(known.get(hash) ?? at)
+        }))
+      }).pipe(op("BlobGcLedger.sync")),
+    forget: (hashes) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < hashes.length; i += 500)
+          yield* sql`DELETE FROM blob_gc_candidates WHERE ${sql.in("hash", hashes.slice(i, i + 500))}`
+      }).pipe(op("BlobGcLedger.forget"))
   }
 
   return {
@@ -1112,7 +1165,8 @@ export const make = Effect.gen(function* () {
     checkpoints,
     timeline,
     eventLog,
-    transactor
+    transactor,
+    blobGc
   }
 })
 
@@ -1132,7 +1186,8 @@ export const layer: Layer.Layer<
   | Stores.CheckpointStore
   | Stores.TimelineStore
   | Stores.EventLog
-  | Stores.Transactor,
+  | Stores.Transactor
+  | Stores.BlobGcLedger,
   never,
   SqlClient.SqlClient
 > = Layer.effectContext(
@@ -1147,7 +1202,8 @@ export const layer: Layer.Layer<
       Context.add(Stores.CheckpointStore, s.checkpoints),
       Context.add(Stores.TimelineStore, s.timeline),
       Context.add(Stores.EventLog, s.eventLog),
-      Context.add(Stores.Transactor, s.transactor)
+      Context.add(Stores.Transactor, s.transactor),
+      Context.add(Stores.BlobGcLedger, s.blobGc)
     )
   )
 )

@@ -33,6 +33,7 @@ export type StoragePorts =
   | Stores.TimelineStore
   | Stores.EventLog
   | Stores.Transactor
+  | Stores.BlobGcLedger
   | BlobStore.BlobStore
 
 /** @since 0.1.0 */

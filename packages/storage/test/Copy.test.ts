@@ -262,7 +262,10 @@ describe("Copy", () => {
       .flatMap((statement) => /^\s*CREATE TABLE (\w+)/i.exec(statement)?.[1] ?? [])
     assert.deepStrictEqual(
       [...created].sort(),
-      [...Copy.tables.map((table) => table.name), "lathe_meta", "blobs"].sort()
+      [
+        ...Copy.tables.map((table) => table.name),
+        ...Copy.localTables.filter((t) => t !== "lathe_migrations")
+      ].sort()
     )
   })
 

@@ -8,6 +8,7 @@ import type { Backend } from "./harness.js"
 import { jobStoreSuite } from "./jobs.js"
 import {
   artifactStoreSuite,
+  blobGcLedgerSuite,
   checkpointStoreSuite,
   sandboxStoreSuite,
   timelineStoreSuite,
@@ -29,6 +30,7 @@ export const conformanceSuite = (backend: Backend): void => {
   sandboxStoreSuite(backend)
   toolRunStoreSuite(backend)
   checkpointStoreSuite(backend)
+  blobGcLedgerSuite(backend)
   timelineStoreSuite(backend)
   eventLogSuite(backend)
   blobStoreSuite(backend)

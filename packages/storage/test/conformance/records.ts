@@ -2,8 +2,8 @@
  * Conformance of the record stores: artifacts, sandboxes, tool runs, checkpoints and the timeline.
  */
 import { assert, describe } from "@effect/vitest"
-import { Domain, Errors, Stores } from "@lathe/core"
-import { Effect, Option } from "effect"
+import { Domain, Errors, type Ids, Stores } from "@lathe/core"
+import { DateTime, Effect, Option } from "effect"
 import {
   allPages,
   artifactId,
@@ -125,6 +125,11 @@ export const artifactStoreSuite = (backend: Backend) =>
         assertNotFound(yield* failure(store.get(artifactId(5))), "artifact", artifactId(5))
         assertNotFound(yield* failure(store.delete(artifactId(5))), "artifact", artifactId(5))
         assert.deepStrictEqual(ids((yield* store.list({ type: "zip" })).items), [4, 3, 1].map(artifactId))
+        assert.deepStrictEqual(
+          [...(yield* store.uris())].sort(),
+          [...new Set([1, 2, 3, 4].map((n) => makeArtifact(n).uri))].sort(),
+          "each remaining uri once"
+        )
       })
     )
 
@@ -343,6 +348,50 @@ export const checkpointStoreSuite = (backend: Backend) =>
           sessionId(404)
         )
         assert.deepStrictEqual(yield* store.snapshotRefs(), [])
+      })
+    )
+
+    test(backend, "setPinned round-trips and survives a re-read; unknown ids are NotFound", () =>
+      Effect.gen(function* () {
+        yield* setup
+        const store = yield* Stores.CheckpointStore
+        yield* store.insert(makeCheckpoint(1))
+        assert.isFalse((yield* store.get(checkpointId(1))).pinned)
+        assert.isTrue((yield* store.setPinned(checkpointId(1), true)).pinned)
+        assert.isTrue((yield* store.get(checkpointId(1))).pinned)
+        assert.isTrue((yield* store.list(sessionId(1))).items[0]!.pinned)
+        assert.isFalse((yield* store.setPinned(checkpointId(1), false)).pinned)
+        assertNotFound(yield* failure(store.setPinned(checkpointId(9), true)), "checkpoint", checkpointId(9))
+      })
+    )
+  })
+
+export const blobGcLedgerSuite = (backend: Backend) =>
+  describe(`BlobGcLedger on ${backend.name}`, () => {
+    test(backend, "sync keeps first sightings, forgets what is no longer listed; forget removes", () =>
+      Effect.gen(function* () {
+        const ledger = yield* Stores.BlobGcLedger
+        const t1 = DateTime.unsafeMake(1_700_000_000_000)
+        const t2 = DateTime.unsafeMake(1_700_000_600_000)
+        const h = (n: number) => hashOf(n) as Ids.ContentHash
+        const first = yield* ledger.sync([h(1), h(2)], t1)
+        assert.deepStrictEqual(
+          first.map((e) => [e.hash, DateTime.toEpochMillis(e.firstSeen)]).sort(),
+          [
+            [h(1), 1_700_000_000_000],
+            [h(2), 1_700_000_000_000]
+          ].sort()
+        )
+        const second = yield* ledger.sync([h(2), h(3)], t2)
+        const byHash = new Map(second.map((e) => [e.hash, DateTime.toEpochMillis(e.firstSeen)]))
+        assert.deepStrictEqual([...byHash.keys()].sort(), [h(2), h(3)].sort())
+        assert.strictEqual(byHash.get(h(2)), 1_700_000_000_000, "first sighting kept")
+        assert.strictEqual(byHash.get(h(3)), 1_700_000_600_000)
+        yield* ledger.forget([h(2)])
+        const third = yield* ledger.sync([h(2), h(3)], DateTime.unsafeMake(1_700_001_200_000))
+        const again = new Map(third.map((e) => [e.hash, DateTime.toEpochMillis(e.firstSeen)]))
+        assert.strictEqual(again.get(h(2)), 1_700_001_200_000, "forgotten, so seen anew")
+        assert.deepStrictEqual(yield* ledger.sync([], t2), [])
       })
     )
   })

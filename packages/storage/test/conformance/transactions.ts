@@ -25,6 +25,20 @@ class Boom {
 
 export const transactorSuite = (backend: Backend) =>
   describe(`Transactor on ${backend.name}`, () => {
+    test(backend, "withLock commits like a transaction and rolls back on failure", () =>
+      Effect.gen(function* () {
+        const { withLock } = yield* Stores.Transactor
+        const sessions = yield* Stores.SessionStore
+        yield* withLock("test.lock", sessions.insert(makeSession(1)))
+        assert.strictEqual((yield* sessions.get(sessionId(1))).id, sessionId(1))
+        const error = yield* failure(
+          withLock("test.lock", Effect.zipRight(sessions.insert(makeSession(2)), Effect.fail(new Boom())))
+        )
+        assertError(error, Boom)
+        assertError(yield* failure(sessions.get(sessionId(2))), Errors.NotFound)
+      })
+    )
+
     test(backend, "a failure inside withTransaction rolls back every write in it", () =>
       Effect.gen(function* () {
         const { withTransaction } = yield* Stores.Transactor
