@@ -1,1 +1,3 @@
-export {}
+export * as BuiltinTools from "./BuiltinTools.js"
+export * as PolicyLive from "./PolicyLive.js"
+export * as ToolRegistryLive from "./ToolRegistryLive.js"
