@@ -6,7 +6,7 @@
  */
 import { Context, type Effect, Schema } from "effect"
 import { JsonObject } from "./Domain.js"
-import type { StorageError } from "./Errors.js"
+import type { StorageError, ValidationError } from "./Errors.js"
 
 /** A file to index. @since 0.1.0 */
 export interface SourceFile {
@@ -74,13 +74,13 @@ export class Indexer extends Context.Tag("@lathe/core/Indexer")<
     /**
      * Brings the index of `scope` up to date with `files`: new and changed files are (re)chunked, unchanged
      * ones skipped. With `complete: true` the files are the whole tree and indexed files not among them are
-     * removed.
+     * removed. A bad scope or path (empty, absolute, `..`, listed twice) fails with a `ValidationError`.
      */
     readonly index: (
       scope: string,
       files: ReadonlyArray<SourceFile>,
       options?: { readonly complete?: boolean }
-    ) => Effect.Effect<IndexStats, StorageError>
+    ) => Effect.Effect<IndexStats, StorageError | ValidationError>
     readonly remove: (scope: string, paths: ReadonlyArray<string>) => Effect.Effect<number, StorageError>
     readonly clear: (scope: string) => Effect.Effect<void, StorageError>
     readonly stats: (
