@@ -3,5 +3,10 @@ import { workspaceAliases } from "../../vitest.shared.js"
 
 export default defineProject({
   resolve: { alias: workspaceAliases },
-  test: { name: "core", include: ["test/**/*.test.ts", "test/**/*.test.tsx"] }
+  test: {
+    name: "core",
+    include: ["test/**/*.test.ts", "test/**/*.test.tsx"],
+    testTimeout: 30_000,
+    hookTimeout: 120_000
+  }
 })

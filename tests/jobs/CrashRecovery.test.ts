@@ -299,6 +299,6 @@ describe("crash recovery with real processes (SQLite)", () => {
         assert.isAtLeast(interrupted.size, 20)
         assert.strictEqual(rate, 1)
       }),
-    120_000
+    300_000
   )
 })

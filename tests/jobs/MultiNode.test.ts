@@ -136,8 +136,8 @@ describe.skipIf(!postgresAvailable)(
               target: databaseUrl(),
               nodeId,
               dir: records,
-              leaseMs: 2000,
-              heartbeatMs: 400,
+              leaseMs: 6000,
+              heartbeatMs: 1000,
               concurrency: 8
             })
           )
@@ -253,7 +253,7 @@ describe.skipIf(!postgresAvailable)(
           // Bounded: the survivors finish everything (the dead worker's jobs included) within a minute.
           assert.isBelow(recoveryMs, 60_000)
         }),
-      150_000
+      300_000
     )
 
     it.scopedLive(

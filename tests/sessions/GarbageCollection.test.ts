@@ -225,7 +225,7 @@ describe("garbage collection under concurrent checkpoints", () => {
           )
         )
       ),
-    60_000
+    180_000
   )
 
   describe.skipIf(!postgresAvailable)(
@@ -242,7 +242,7 @@ describe("garbage collection under concurrent checkpoints", () => {
               )
             )
           ),
-        60_000
+        180_000
       )
     }
   )

@@ -126,6 +126,6 @@ describe("restart survival", () => {
           expect([...again.files.keys()].sort()).toEqual(["package-lock.json", "src/App.tsx"])
         }).pipe(Effect.provide(services))
       }),
-    60_000
+    180_000
   )
 })

@@ -69,7 +69,7 @@ export const startFixture = (
       )
     const waitFor = (
       done: (lines: ReadonlyArray<string>) => boolean,
-      timeout: Duration.DurationInput = "20 seconds"
+      timeout: Duration.DurationInput = "60 seconds"
     ): Effect.Effect<void, Error> =>
       Effect.gen(function* () {
         while (true) {
