@@ -143,6 +143,11 @@ describe("crash recovery with real processes (SQLite)", () => {
           next = yield* startWorker(bundle, workerOptions(round + 1))
           if (round % 2 === 0) {
             kinds.timed++
+            // Timed from the worker's first committed step, so that on a loaded machine (slow to claim) the
+            // kill still lands while it runs jobs rather than before it has claimed any.
+            yield* current
+              .waitFor((lines) => lines.some((line) => line.startsWith("commit ")), 10_000)
+              .pipe(Effect.ignore)
             yield* Effect.sleep(delayFor(round))
           } else {
             kinds.triggered++
